@@ -1,0 +1,147 @@
+// Package runner runs the child processes the targets need (go, git,
+// golangci-lint, shellcheck) the way a build tool should:
+//
+//   - quiet on success, with the full output replayed when the child fails;
+//   - live output when verbose (mage -v);
+//   - arguments passed as they are, never through a shell, so "$" and
+//     spaces mean nothing special;
+//   - stopped with its whole process group when the context ends (Ctrl-C,
+//     mage -t), so no grandchild outlives the target;
+//   - every known secret masked in what is shown.
+package runner
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
+)
+
+// DefaultStopGrace is how long a cancelled child has, by default, between
+// the polite signal and the kill.
+const DefaultStopGrace = 5 * time.Second
+
+// A Cmd describes one child process.
+type Cmd struct {
+	Name  string    // program, looked up in PATH
+	Args  []string  // arguments, passed verbatim
+	Dir   string    // working directory; empty means the current one
+	Env   []string  // "KEY=value" entries added to the inherited environment
+	Stdin io.Reader // nil means no input
+	// Stdout, when set, receives standard output instead of the runner:
+	// it is then neither shown nor replayed.
+	Stdout io.Writer
+}
+
+// Command returns a Cmd for name and args.
+func Command(name string, args ...string) Cmd {
+	return Cmd{Name: name, Args: args}
+}
+
+// String returns the command line as a user would type it.
+func (c Cmd) String() string {
+	parts := []string{c.Name}
+	for _, a := range c.Args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"$`\\|&;<>()*?[]#~") {
+			a = strconv.Quote(a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// A Runner runs commands. The zero value is quiet and writes to os.Stdout.
+type Runner struct {
+	Verbose  bool             // show output live, as it comes
+	Out      io.Writer        // where output is shown; nil means os.Stdout
+	Redactor *redact.Redactor // secrets to mask in what is shown and returned
+	// StopGrace is how long a cancelled child may take to exit after
+	// SIGTERM before it is killed; zero means DefaultStopGrace.
+	StopGrace time.Duration
+}
+
+// Run runs c and waits for it. Its output is shown live when r.Verbose, and
+// replayed in full when it fails.
+func (r *Runner) Run(ctx context.Context, c Cmd) error {
+	return r.run(ctx, c)
+}
+
+// Output runs c and returns its standard output, with surrounding space
+// trimmed. Standard error is treated as by Run.
+func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
+	var stdout bytes.Buffer
+	c.Stdout = &stdout
+	err := r.run(ctx, c)
+	return strings.TrimSpace(r.Redactor.String(stdout.String())), err
+}
+
+func (r *Runner) run(ctx context.Context, c Cmd) error {
+	out := r.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	var log bytes.Buffer // everything the child said, for the replay
+	shown := io.Writer(&log)
+	var live io.WriteCloser
+	if r.Verbose {
+		live = r.Redactor.Writer(out)
+		shown = io.MultiWriter(&log, live)
+		fmt.Fprintf(live, "exec: %s\n", r.Redactor.String(c.String()))
+	}
+
+	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Stdin = c.Stdin
+	cmd.Stdout = cmp.Or(c.Stdout, shown)
+	cmd.Stderr = shown
+	setProcessGroup(cmd)
+	cmd.WaitDelay = cmp.Or(r.StopGrace, DefaultStopGrace)
+
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		killGroup(cmd) // grandchildren that ignored the polite signal
+	}
+	if live != nil {
+		_ = live.Close()
+	}
+	if err == nil {
+		return nil
+	}
+	if !r.Verbose && log.Len() > 0 {
+		w := r.Redactor.Writer(out)
+		_, _ = w.Write(log.Bytes())
+		_ = w.Close()
+	}
+	return r.Redactor.Error(failure(ctx, c, err))
+}
+
+func failure(ctx context.Context, c Cmd, err error) error {
+	var notFound *exec.Error
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: stopped: %w", c.Name, context.Cause(ctx))
+	case errors.As(err, &notFound):
+		return fmt.Errorf("%s is not installed or not in PATH: %w", c.Name, err)
+	default:
+		return &ExitError{Cmd: c.String(), Err: err}
+	}
+}
+
+// ExitError reports a child that ran and failed.
+type ExitError struct {
+	Cmd string // the command line
+	Err error  // usually an *exec.ExitError
+}
+
+func (e *ExitError) Error() string { return fmt.Sprintf("%s failed: %v", e.Cmd, e.Err) }
+func (e *ExitError) Unwrap() error { return e.Err }
