@@ -1,0 +1,77 @@
+// Package gitinfo reads what the pipeline needs to know about the work tree:
+// the commit, whether it has uncommitted changes, a version string and the
+// source repository's URL.
+package gitinfo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+)
+
+// Info describes the checked-out commit.
+type Info struct {
+	Commit  string // full commit hash
+	Dirty   bool   // the work tree has changes not committed
+	Version string // git describe --tags --always --dirty, e.g. v1.2.0-3-gabc1234 or abc1234
+	Source  string // https URL of the origin remote; empty when there is none
+}
+
+// Short returns the first 12 characters of the commit hash.
+func (i Info) Short() string {
+	if len(i.Commit) > 12 {
+		return i.Commit[:12]
+	}
+	return i.Commit
+}
+
+// Read returns the Info of the work tree at dir ("" for the current one).
+func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
+	git := func(args ...string) (string, error) {
+		return r.Output(ctx, runner.Cmd{Name: "git", Args: args, Dir: dir})
+	}
+	commit, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the git commit (the pipeline needs a git checkout with at least one commit): %w", err)
+	}
+	status, err := git("status", "--porcelain", "--untracked-files=normal")
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the git status: %w", err)
+	}
+	version, err := git("describe", "--tags", "--always", "--dirty")
+	if err != nil {
+		return Info{}, fmt.Errorf("describing the git commit: %w", err)
+	}
+	remote, _ := git("remote", "get-url", "origin") // no origin is fine
+	return Info{
+		Commit:  commit,
+		Dirty:   status != "",
+		Version: version,
+		Source:  HTTPSURL(remote),
+	}, nil
+}
+
+// HTTPSURL turns a git remote URL (https, ssh or scp-like) into the https URL
+// of the repository's web page, without credentials or a .git suffix.
+func HTTPSURL(remote string) string {
+	u := strings.TrimSpace(remote)
+	if u == "" {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(u, "git@"): // git@github.com:owner/repo.git
+		u = "https://" + strings.Replace(strings.TrimPrefix(u, "git@"), ":", "/", 1)
+	case strings.HasPrefix(u, "ssh://"): // ssh://git@github.com/owner/repo.git
+		u = "https://" + strings.TrimPrefix(u, "ssh://")
+	case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
+	default:
+		return "" // a local path: nothing public to point at
+	}
+	scheme, rest, _ := strings.Cut(u, "://")
+	if at := strings.Index(rest, "@"); at >= 0 && at < strings.Index(rest+"/", "/") {
+		rest = rest[at+1:] // drop user:token@
+	}
+	return scheme + "://" + strings.TrimSuffix(strings.TrimSuffix(rest, "/"), ".git")
+}

@@ -1,0 +1,75 @@
+package gitinfo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+)
+
+func TestHTTPSURL(t *testing.T) {
+	tests := map[string]string{
+		"git@github.com:oc-lettings/oc-lettings.git":            "https://github.com/oc-lettings/oc-lettings",
+		"ssh://git@github.com/oc-lettings/oc-lettings.git":      "https://github.com/oc-lettings/oc-lettings",
+		"https://github.com/oc-lettings/oc-lettings.git":        "https://github.com/oc-lettings/oc-lettings",
+		"https://user:tok3n@github.com/oc-lettings/oc-lettings": "https://github.com/oc-lettings/oc-lettings",
+		"/srv/git/oc-lettings":                                  "",
+		"":                                                      "",
+	}
+	for in, want := range tests {
+		if got := HTTPSURL(in); got != want {
+			t.Errorf("HTTPSURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	r := &runner.Runner{}
+	ctx := context.Background()
+	git := func(args ...string) {
+		t.Helper()
+		c := runner.Cmd{Name: "git", Args: args, Dir: dir, Env: []string{
+			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
+		}}
+		if err := r.Run(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Read(ctx, r, dir); err == nil {
+		t.Fatal("Read outside a repository succeeded")
+	}
+	git("init", "-q")
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git("add", "f")
+	git("commit", "-q", "-m", "first")
+	git("remote", "add", "origin", "git@github.com:oc/site.git")
+
+	info, err := Read(ctx, r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Commit) != 40 || info.Dirty || info.Version != info.Commit[:7] || info.Source != "https://github.com/oc/site" {
+		t.Errorf("clean tree: %+v", info)
+	}
+	if len(info.Short()) != 12 {
+		t.Errorf("Short = %q", info.Short())
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git("tag", "v1.0.0")
+	info, err = Read(ctx, r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Dirty || info.Version != "v1.0.0-dirty" {
+		t.Errorf("dirty tagged tree: %+v", info)
+	}
+}
