@@ -1,0 +1,38 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+)
+
+// Run compiles the site and runs it natively, without Docker, until Ctrl-C.
+//
+// The site listens on PORT (default 8000) and reads its settings from the
+// environment: SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE,
+// SENTRY_DEBUG_ROUTE and SECURE_SSL_REDIRECT (see README.md).
+func Run(ctx context.Context) error {
+	r := newRunner()
+	info, err := gitinfo.Read(ctx, r, "")
+	if err != nil {
+		info = gitinfo.Info{Version: "dev", Commit: "unknown"} // a source tarball: run anyway
+	}
+	bin := filepath.Join(binDir, "oc-lettings")
+	if err := gobuild.Build(ctx, r, gobuild.Options{Output: bin, Version: info.Version, Commit: info.Commit}); err != nil {
+		return err
+	}
+	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", info.Version, settings.Port.Get(settings.OS))
+	live := *r
+	live.Verbose = true
+	if err := live.Run(ctx, runner.Command("./"+bin)); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the site stopped: %w", err)
+	}
+	return nil
+}
