@@ -1,0 +1,170 @@
+package web
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// headerRequestID carries the request ID: set by Heroku's router on the way
+// in, echoed by the site on the way out.
+const headerRequestID = "X-Request-ID"
+
+// getOnly lets GET and HEAD requests through to h and answers other methods
+// with the 405 page and an Allow header.
+func (s *site) getOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			s.methodNotAllowed(w, r)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// Security headers sent with every response, as Django's SecurityMiddleware
+// and XFrameOptionsMiddleware did, plus a Content-Security-Policy that only
+// allows the site's own styles and images.
+const (
+	contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	strictTransportSecurity = "max-age=31536000"
+)
+
+// secure adds the security headers. When sslRedirect is set it also trusts
+// X-Forwarded-Proto, set by Heroku's router: requests received over plain
+// HTTP are redirected to HTTPS, responses to HTTPS requests carry HSTS.
+func secure(next http.Handler, sslRedirect bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		if sslRedirect {
+			switch proto := r.Header.Get("X-Forwarded-Proto"); {
+			case strings.EqualFold(proto, "http"):
+				http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
+				return
+			case strings.EqualFold(proto, "https"):
+				h.Set("Strict-Transport-Security", strictTransportSecurity)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe is the outermost middleware. It gives the request an ID (Heroku's,
+// when valid), echoes it in the response, turns a panic into the 500 page
+// and writes one access-log record.
+func (s *site) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(headerRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(headerRequestID, id)
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v != nil && v != http.ErrAbortHandler {
+				s.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+					slog.String("request_id", id), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				if rec.status == 0 {
+					s.serverError(rec, r)
+					v = nil
+				}
+			}
+			s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Int64("bytes", rec.bytes),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("request_id", id),
+			)
+			if v != nil {
+				// The response has begun and cannot become an error page:
+				// abort it, as net/http does for a panic.
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// validRequestID reports whether id has the form Heroku's router accepts for
+// X-Request-ID: 20 to 200 characters from A-Z, a-z, 0-9, '+', '/', '=' and '-'.
+func validRequestID(id string) bool {
+	if len(id) < 20 || len(id) > 200 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '+', c == '/', c == '=', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random version 4 UUID, as Heroku's router generates.
+// Request IDs identify, they do not protect, so math/rand is enough.
+func newRequestID() string {
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		b[i] = byte(hi >> (56 - 8*i))
+		b[8+i] = byte(lo >> (56 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	const hex = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hex[c>>4], hex[c&0x0f]
+		j += 2
+	}
+	return string(out[:])
+}
+
+// recorder remembers the status and size of a response for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int   // 0 until the header is written
+	bytes  int64 // body bytes written
+}
+
+// WriteHeader records the first final status and passes it on.
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 && status >= 200 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// Write records the body size, and status 200 if no status was written.
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,126 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// page is what every template receives: the base layout reads Title and
+// Section, the page's own "content" template reads Content.
+type page struct {
+	Title   string // the page's title, without the site name
+	Section string // navigation entry to mark as current: "home", "lettings", "profiles" or ""
+	Content any    // the page's own data
+}
+
+// errorContent is the Content of the error page.
+type errorContent struct {
+	Status    int
+	Heading   string
+	Message   string
+	RequestID string // shown so a visitor can quote it; empty when not useful
+}
+
+// parseTemplates parses the embedded templates once, at start-up, and
+// returns one template per page file, each made of the base layout and the
+// file's "content" template. The static function resolves an asset's logical
+// name to its hashed URL.
+func parseTemplates(static func(name string) (string, error), names ...string) (map[string]*template.Template, error) {
+	base, err := template.New("base.html").
+		Funcs(template.FuncMap{"static": static}).
+		ParseFS(templateFS, "templates/base.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: parse base template: %w", err)
+	}
+	ts := make(map[string]*template.Template, len(names))
+	for _, name := range names {
+		t, err := base.Clone()
+		if err == nil {
+			_, err = t.ParseFS(templateFS, "templates/"+name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
+		}
+		ts[name] = t
+	}
+	return ts, nil
+}
+
+// render executes t with p into a new byte slice.
+func render(t *template.Template, p page) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, p); err != nil {
+		return nil, fmt.Errorf("render %q: %w", p.Title, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writeHTML writes an HTML page with the given status.
+func writeHTML(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // a failed write means the client has gone
+}
+
+// maxCachedPages bounds the memory of a pageCache; when full it starts over.
+const maxCachedPages = 1000
+
+// pageCache renders one page template for data of type T, and keeps the last
+// rendering under each key (such as a letting ID) with the data it was made
+// from. Executing html/template costs far more than serving bytes, so a
+// rendering is reused, but only while the store returns equal data: a store
+// whose data change never shows a stale page. With the read-only catalogue
+// each page is rendered once.
+//
+// A pageCache belongs to one handler, which must derive the page's title and
+// section from the data alone, so that equal data give an equal page.
+type pageCache[T any] struct {
+	template *template.Template
+	equal    func(a, b T) bool
+
+	mu    sync.RWMutex
+	pages map[string]renderedPage[T]
+}
+
+// renderedPage is a page and the data it was rendered from.
+type renderedPage[T any] struct {
+	data T
+	body []byte
+}
+
+// newPageCache returns a pageCache for t, comparing data with equal.
+func newPageCache[T any](t *template.Template, equal func(a, b T) bool) *pageCache[T] {
+	return &pageCache[T]{template: t, equal: equal, pages: make(map[string]renderedPage[T])}
+}
+
+// render returns the page for data, cached under key. The returned slice
+// must not be modified.
+func (c *pageCache[T]) render(key string, data T, title, section string) ([]byte, error) {
+	c.mu.RLock()
+	cached, ok := c.pages[key]
+	c.mu.RUnlock()
+	if ok && c.equal(cached.data, data) {
+		return cached.body, nil
+	}
+	body, err := render(c.template, page{Title: title, Section: section, Content: data})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.pages) >= maxCachedPages {
+		clear(c.pages)
+	}
+	c.pages[key] = renderedPage[T]{data: data, body: body}
+	c.mu.Unlock()
+	return body, nil
+}

@@ -1,0 +1,503 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/oc-lettings/oc-lettings/app/buildinfo"
+	"github.com/oc-lettings/oc-lettings/app/internal/catalogue"
+	"github.com/oc-lettings/oc-lettings/app/internal/static"
+)
+
+// newTestSite returns the site's handler over the embedded catalogue and assets,
+// logging to logs when it is not nil.
+func newTestSite(t testing.TB, opts Options, logs io.Writer) http.Handler {
+	t.Helper()
+	if logs == nil {
+		logs = io.Discard
+	}
+	if opts.Store == nil {
+		store, err := catalogue.Embedded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Store = store
+	}
+	assets, err := static.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Assets = assets
+	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func get(t testing.TB, h http.Handler, method, target string, header http.Header) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, target, nil)
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// title returns the content of the page's <title> element.
+func title(body string) string {
+	m := regexp.MustCompile(`<title>(.*?)</title>`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
+func TestPages(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	tests := []struct {
+		target     string
+		title      string
+		current    string // navigation entry marked as current
+		wantInBody []string
+	}{
+		{"/", "Holiday homes | Orange County Lettings", "/",
+			[]string{"Welcome to Orange County Lettings", `href="/lettings/"`, `href="/profiles/"`}},
+		{"/lettings/", "Lettings | Orange County Lettings", "/lettings/",
+			[]string{`<a href="/lettings/1/">Laguna Beach Cliffside Cottage</a>`,
+				`<a href="/lettings/6/">Irvine Garden Townhouse</a>`}},
+		{"/lettings/3/", "Huntington Beach Surf Bungalow | Orange County Lettings", "/lettings/",
+			[]string{"<dd>418</dd>", "<dd>17th Street</dd>", "<dd>Huntington Beach</dd>", "<dd>CA</dd>",
+				"<dd>92648</dd>", ">USA</abbr>"}},
+		{"/profiles/", "Profiles | Orange County Lettings", "/profiles/",
+			[]string{`<a href="/profiles/alice.surfs/">alice.surfs</a>`, `<a href="/profiles/dmitri/">dmitri</a>`}},
+		{"/profiles/bob_harbor/", "bob_harbor | Orange County Lettings", "/profiles/",
+			[]string{"<h1>bob_harbor</h1>", "<dd>Newport Beach</dd>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			w := get(t, h, http.MethodGet, tt.target, nil)
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d, want 200", w.Code)
+			}
+			if got := w.Header().Get("Content-Type"); got != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			body := w.Body.String()
+			if got := title(body); got != tt.title {
+				t.Errorf("title = %q, want %q", got, tt.title)
+			}
+			if !strings.Contains(body, `<a href="`+tt.current+`" aria-current="page">`) {
+				t.Errorf("navigation does not mark %s as current", tt.current)
+			}
+			if n := strings.Count(body, `aria-current="page"`); n != 1 {
+				t.Errorf("%d navigation entries marked as current, want 1", n)
+			}
+			for _, s := range tt.wantInBody {
+				if !strings.Contains(body, s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+			if !regexp.MustCompile(`<link rel="stylesheet" href="/static/css/site\.[0-9a-f]{12}\.css">`).MatchString(body) {
+				t.Error("body does not link the hashed stylesheet")
+			}
+		})
+	}
+}
+
+func TestHead(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	getRes := get(t, h, http.MethodGet, "/lettings/", nil)
+	w := get(t, h, http.MethodHead, "/lettings/", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("HEAD status %d, want 200", w.Code)
+	}
+	if w.Header().Get("Content-Length") != getRes.Header().Get("Content-Length") {
+		t.Errorf("HEAD Content-Length %q, GET %q", w.Header().Get("Content-Length"), getRes.Header().Get("Content-Length"))
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	oldVersion, oldCommit := buildinfo.Version, buildinfo.Commit
+	buildinfo.Version, buildinfo.Commit = "v1.2.3", "0123abc"
+	t.Cleanup(func() { buildinfo.Version, buildinfo.Commit = oldVersion, oldCommit })
+
+	h := newTestSite(t, Options{}, nil)
+	w := get(t, h, http.MethodGet, "/healthz", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200", w.Code)
+	}
+	if got := w.Header().Get("Content-Type"); got != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", got)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"status": "ok", "version": "v1.2.3", "commit": "0123abc"}
+	if len(got) != len(want) {
+		t.Errorf("healthz = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("healthz[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	for _, target := range []string{
+		"/nowhere",
+		"/lettings/7/",
+		"/lettings/0/",
+		"/lettings/01/",
+		"/lettings/-1/",
+		"/lettings/+1/",
+		"/lettings/abc/",
+		"/lettings/1.0/",
+		"/lettings/99999999999999999999/",
+		"/lettings/1/extra/",
+		"/profiles/nobody/",
+		"/profiles/DMITRI/",
+		"/profiles/%00/",
+		"/static/",
+		"/static/css/site.css.map",
+		"/static/%2e%2e/%2e%2e/go.mod",
+		"/static/..%2f..%2fgo.mod",
+		"/healthz/",
+		"/sentry-debug/",
+	} {
+		t.Run(target, func(t *testing.T) {
+			w := get(t, h, http.MethodGet, target, nil)
+			if w.Code == http.StatusMovedPermanently || w.Code == http.StatusTemporaryRedirect {
+				// The router cleans the path first; the clean path must 404.
+				w = get(t, h, http.MethodGet, w.Header().Get("Location"), nil)
+			}
+			if w.Code != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", w.Code)
+			}
+			if got := title(w.Body.String()); got != "Page not found | Orange County Lettings" {
+				t.Errorf("title = %q, want the 404 page's", got)
+			}
+			if got := w.Header().Get("Content-Type"); got != "text/html; charset=utf-8" {
+				t.Errorf("Content-Type = %q", got)
+			}
+		})
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	tests := []struct{ target, location string }{
+		{"/lettings", "/lettings/"},
+		{"/lettings/2", "/lettings/2/"},
+		{"/profiles/dmitri", "/profiles/dmitri/"},
+		{"/lettings/../profiles/", "/profiles/"},
+		{"//lettings/", "/lettings/"},
+	}
+	for _, tt := range tests {
+		w := get(t, h, http.MethodGet, tt.target, nil)
+		if w.Code/100 != 3 || w.Header().Get("Location") != tt.location {
+			t.Errorf("GET %s: %d to %q, want a redirect to %q", tt.target, w.Code, w.Header().Get("Location"), tt.location)
+		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	h := newTestSite(t, Options{SentryDebugRoute: true}, nil)
+	for _, target := range []string{"/", "/lettings/", "/lettings/1/", "/profiles/", "/profiles/dmitri/",
+		"/healthz", "/static/favicon.svg", "/sentry-debug/"} {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+			w := get(t, h, method, target, nil)
+			if w.Code != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: status %d, want 405", method, target, w.Code)
+				continue
+			}
+			if got := w.Header().Get("Allow"); got != "GET, HEAD" {
+				t.Errorf("%s %s: Allow = %q, want GET, HEAD", method, target, got)
+			}
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	for _, target := range []string{"/", "/nowhere", "/healthz", "/static/favicon.svg"} {
+		w := get(t, h, http.MethodGet, target, nil)
+		want := map[string]string{
+			"X-Content-Type-Options":  "nosniff",
+			"X-Frame-Options":         "DENY",
+			"Referrer-Policy":         "same-origin",
+			"Content-Security-Policy": contentSecurityPolicy,
+		}
+		for k, v := range want {
+			if got := w.Header().Get(k); got != v {
+				t.Errorf("GET %s: %s = %q, want %q", target, k, got, v)
+			}
+		}
+		if got := w.Header().Get("Strict-Transport-Security"); got != "" {
+			t.Errorf("GET %s without X-Forwarded-Proto: HSTS %q", target, got)
+		}
+	}
+	for _, directive := range []string{"default-src 'none'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(contentSecurityPolicy, directive) {
+			t.Errorf("CSP lacks %s", directive)
+		}
+	}
+}
+
+func TestSSLRedirect(t *testing.T) {
+	tests := []struct {
+		name     string
+		redirect bool
+		proto    string
+		wantCode int
+		wantLoc  string
+		wantHSTS bool
+	}{
+		{"behind router over http", true, "http", http.StatusMovedPermanently, "https://example.com/lettings/?page=2", false},
+		{"behind router over https", true, "https", http.StatusOK, "", true},
+		{"direct", true, "", http.StatusOK, "", false},
+		{"disabled, http", false, "http", http.StatusOK, "", false},
+		{"disabled, https", false, "https", http.StatusOK, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestSite(t, Options{SecureSSLRedirect: tt.redirect}, nil)
+			header := http.Header{}
+			if tt.proto != "" {
+				header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			w := get(t, h, http.MethodGet, "http://example.com/lettings/?page=2", header)
+			if w.Code != tt.wantCode {
+				t.Fatalf("status %d, want %d", w.Code, tt.wantCode)
+			}
+			if got := w.Header().Get("Location"); got != tt.wantLoc {
+				t.Errorf("Location = %q, want %q", got, tt.wantLoc)
+			}
+			if got := w.Header().Get("Strict-Transport-Security") != ""; got != tt.wantHSTS {
+				t.Errorf("HSTS sent: %v, want %v", got, tt.wantHSTS)
+			}
+		})
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	var logs bytes.Buffer
+	h := newTestSite(t, Options{}, &logs)
+	heroku := "0b4a6ee8-2a64-4d9c-8c2e-b1cbb6c5a1f2"
+	tests := []struct {
+		name, incoming string
+		keep           bool
+	}{
+		{"heroku's", heroku, true},
+		{"other valid", "abcdefghij+/=-0123456789", true},
+		{"none", "", false},
+		{"too short", "abc", false},
+		{"bad characters", "0b4a6ee8 2a64 4d9c 8c2e <script>", false},
+		{"too long", strings.Repeat("a", 201), false},
+	}
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.Reset()
+			header := http.Header{}
+			if tt.incoming != "" {
+				header.Set("X-Request-ID", tt.incoming)
+			}
+			w := get(t, h, http.MethodGet, "/lettings/", header)
+			got := w.Header().Get("X-Request-ID")
+			if tt.keep && got != tt.incoming {
+				t.Errorf("X-Request-ID = %q, want the incoming %q", got, tt.incoming)
+			}
+			if !tt.keep && !uuid.MatchString(got) {
+				t.Errorf("X-Request-ID = %q, want a generated UUID", got)
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+				t.Fatalf("access log %q: %v", logs.String(), err)
+			}
+			if rec["request_id"] != got {
+				t.Errorf("logged request_id %v, response has %q", rec["request_id"], got)
+			}
+		})
+	}
+	if a, b := newRequestID(), newRequestID(); a == b {
+		t.Errorf("two generated request IDs are equal: %s", a)
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	h := newTestSite(t, Options{}, &logs)
+	w := get(t, h, http.MethodGet, "/profiles/nobody/?q=1", nil)
+	var rec struct {
+		Level      string   `json:"level"`
+		Msg        string   `json:"msg"`
+		Method     string   `json:"method"`
+		Path       string   `json:"path"`
+		Status     int      `json:"status"`
+		Bytes      int      `json:"bytes"`
+		DurationMS *float64 `json:"duration_ms"`
+		RequestID  string   `json:"request_id"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+		t.Fatalf("access log %q is not one JSON record: %v", logs.String(), err)
+	}
+	if rec.Level != "INFO" || rec.Msg != "request" || rec.Method != "GET" || rec.Path != "/profiles/nobody/" ||
+		rec.Status != 404 || rec.Bytes != w.Body.Len() || rec.DurationMS == nil ||
+		rec.RequestID != w.Header().Get("X-Request-ID") {
+		t.Errorf("access log record %s does not describe the response (%d, %d bytes)", logs.String(), w.Code, w.Body.Len())
+	}
+}
+
+func TestPanicServesErrorPage(t *testing.T) {
+	var logs bytes.Buffer
+	var reported any
+	report := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					reported = v
+					panic(v)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+	h := newTestSite(t, Options{SentryDebugRoute: true, ReportPanics: report}, &logs)
+	w := get(t, h, http.MethodGet, "/sentry-debug/", nil)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", w.Code)
+	}
+	body := w.Body.String()
+	if got := title(body); got != "Something went wrong | Orange County Lettings" {
+		t.Errorf("title = %q, want the 500 page's", got)
+	}
+	if id := w.Header().Get("X-Request-ID"); id == "" || !strings.Contains(body, id) {
+		t.Errorf("500 page does not show the request ID %q", id)
+	}
+	if w.Header().Get("X-Frame-Options") != "DENY" {
+		t.Error("500 page lacks the security headers")
+	}
+	if err, _ := reported.(error); !errors.Is(err, errSentryDebug) {
+		t.Errorf("reporter saw %v, want errSentryDebug", reported)
+	}
+	if !strings.Contains(logs.String(), `"msg":"panic serving request"`) || !strings.Contains(logs.String(), `"status":500`) {
+		t.Errorf("logs lack the panic or the 500: %s", logs.String())
+	}
+	// The site keeps serving.
+	if w := get(t, h, http.MethodGet, "/", nil); w.Code != http.StatusOK {
+		t.Errorf("after a panic, GET / = %d", w.Code)
+	}
+}
+
+func TestPanicAfterWriteAbortsResponse(t *testing.T) {
+	var logs bytes.Buffer
+	h := newTestSite(t, Options{ReportPanics: func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			panic("late failure")
+		})
+	}}, &logs)
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Errorf("recovered %v, want http.ErrAbortHandler", v)
+		}
+		if !strings.Contains(logs.String(), "late failure") {
+			t.Errorf("panic not logged: %s", logs.String())
+		}
+	}()
+	get(t, h, http.MethodGet, "/", nil)
+}
+
+// failingStore fails every call.
+type failingStore struct{}
+
+var errStore = errors.New("database unavailable")
+
+func (failingStore) Lettings(ctx context.Context) ([]catalogue.Letting, error) { return nil, errStore }
+func (failingStore) Letting(ctx context.Context, id int) (catalogue.Letting, error) {
+	return catalogue.Letting{}, errStore
+}
+func (failingStore) Profiles(ctx context.Context) ([]catalogue.Profile, error) { return nil, errStore }
+func (failingStore) Profile(ctx context.Context, username string) (catalogue.Profile, error) {
+	return catalogue.Profile{}, errStore
+}
+
+func TestStoreErrorServesErrorPage(t *testing.T) {
+	var logs bytes.Buffer
+	h := newTestSite(t, Options{Store: failingStore{}}, &logs)
+	for _, target := range []string{"/lettings/", "/lettings/1/", "/profiles/", "/profiles/dmitri/"} {
+		logs.Reset()
+		w := get(t, h, http.MethodGet, target, nil)
+		if w.Code != http.StatusInternalServerError {
+			t.Errorf("GET %s: status %d, want 500", target, w.Code)
+		}
+		if !strings.Contains(logs.String(), errStore.Error()) {
+			t.Errorf("GET %s: store error not logged: %s", target, logs.String())
+		}
+	}
+}
+
+func TestSentryDebugRouteOffByDefault(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	if w := get(t, h, http.MethodGet, "/sentry-debug/", nil); w.Code != http.StatusNotFound {
+		t.Errorf("status %d, want 404", w.Code)
+	}
+}
+
+func TestNewRequiresDependencies(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Error("New(Options{}) succeeded")
+	}
+}
+
+func TestParseID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"1", 1, true},
+		{"42", 42, true},
+		{"999999999", 999999999, true},
+		{"", 0, false},
+		{"0", 0, false},
+		{"01", 0, false},
+		{"-1", 0, false},
+		{"+1", 0, false},
+		{"1e3", 0, false},
+		{"１", 0, false},
+		{"1000000000", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseID(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseID(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func newAssets(t testing.TB) *static.Assets {
+	t.Helper()
+	a, err := static.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
