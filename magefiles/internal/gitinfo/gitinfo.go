@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
@@ -17,6 +18,9 @@ type Info struct {
 	Dirty   bool   // the work tree has changes not committed
 	Version string // git describe --tags --always --dirty, e.g. v1.2.0-3-gabc1234 or abc1234
 	Source  string // https URL of the origin remote; empty when there is none
+	// Time is the commit's committer date: a timestamp that is the same on
+	// every machine, for reproducible builds (SOURCE_DATE_EPOCH).
+	Time time.Time
 }
 
 // Short returns the first 12 characters of the commit hash.
@@ -44,12 +48,21 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("describing the git commit: %w", err)
 	}
+	date, err := git("show", "-s", "--format=%cI", "HEAD")
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the git commit date: %w", err)
+	}
+	when, err := time.Parse(time.RFC3339, date)
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the git commit date %q: %w", date, err)
+	}
 	remote, _ := git("remote", "get-url", "origin") // no origin is fine
 	return Info{
 		Commit:  commit,
 		Dirty:   status != "",
 		Version: version,
 		Source:  HTTPSURL(remote),
+		Time:    when.UTC(),
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
@@ -34,6 +35,7 @@ func TestRead(t *testing.T) {
 		c := runner.Cmd{Name: "git", Args: args, Dir: dir, Env: []string{
 			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
 			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
+			"GIT_COMMITTER_DATE=2024-05-06T07:08:09+02:00",
 		}}
 		if err := r.Run(ctx, c); err != nil {
 			t.Fatal(err)
@@ -56,6 +58,9 @@ func TestRead(t *testing.T) {
 	}
 	if len(info.Commit) != 40 || info.Dirty || info.Version != info.Commit[:7] || info.Source != "https://github.com/oc/site" {
 		t.Errorf("clean tree: %+v", info)
+	}
+	if want := time.Date(2024, 5, 6, 5, 8, 9, 0, time.UTC); !info.Time.Equal(want) || info.Time.Location() != time.UTC {
+		t.Errorf("Time = %v, want %v in UTC", info.Time, want)
 	}
 	if len(info.Short()) != 12 {
 		t.Errorf("Short = %q", info.Short())
