@@ -18,7 +18,6 @@ const headerRequestID = "X-Request-ID"
 func (s *site) getOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
 			s.methodNotAllowed(w, r)
 			return
 		}

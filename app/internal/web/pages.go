@@ -132,8 +132,10 @@ func (s *site) notFound(w http.ResponseWriter, _ *http.Request) {
 	writeHTML(w, http.StatusNotFound, s.notFoundBody)
 }
 
-// methodNotAllowed answers with the 405 page.
+// methodNotAllowed answers with the 405 page, saying that only GET and HEAD
+// are allowed.
 func (s *site) methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
 	w.Header().Set("Cache-Control", "no-store")
 	writeHTML(w, http.StatusMethodNotAllowed, s.notAllowedBody)
 }

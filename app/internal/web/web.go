@@ -82,7 +82,14 @@ func New(opts Options) (http.Handler, error) {
 	}
 	mux.HandleFunc("/", s.notFound)
 
-	var h http.Handler = mux
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			// The target of a CONNECT request is a host, which no route matches.
+			s.methodNotAllowed(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	if opts.ReportPanics != nil {
 		h = opts.ReportPanics(h)
 	}

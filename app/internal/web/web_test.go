@@ -232,6 +232,10 @@ func TestMethodNotAllowed(t *testing.T) {
 			}
 		}
 	}
+	w := get(t, h, http.MethodConnect, "example.com:443", nil)
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("CONNECT: status %d, Allow %q; want 405, GET, HEAD", w.Code, w.Header().Get("Allow"))
+	}
 }
 
 func TestSecurityHeaders(t *testing.T) {
