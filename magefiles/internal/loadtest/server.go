@@ -1,0 +1,196 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stopTimeout bounds the wait for the server to exit after SIGTERM, before
+// it is killed.
+const stopTimeout = 5 * time.Second
+
+// server is a running app process listening on a loopback port.
+type server struct {
+	cmd    *exec.Cmd
+	base   string        // "http://127.0.0.1:<port>"
+	exited chan struct{} // closed when the process has exited
+	err    error         // the result of cmd.Wait, once exited is closed
+	stderr *tailBuffer
+}
+
+// startServer starts binary on a free loopback port with env added to
+// PORT, and waits until it answers 200 on /healthz. It returns the time from
+// starting the process to that first 200.
+func startServer(ctx context.Context, binary string, env []string) (*server, time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command(binary)
+	cmd.Env = append([]string{"PORT=" + port}, env...)
+	cmd.Stdout = io.Discard // a pipe, drained, as a platform's log collector would
+	stderr := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = stderr
+	s := &server{cmd: cmd, base: "http://127.0.0.1:" + port, exited: make(chan struct{}), stderr: stderr}
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("start %s: %w", binary, err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitHealthy(ctx); err != nil {
+		return nil, 0, errors.Join(err, s.stop())
+	}
+	return s, time.Since(start), nil
+}
+
+// waitHealthy polls /healthz every millisecond until it answers 200, the
+// process exits, ctx ends, or 10 seconds pass.
+func (s *server) waitHealthy(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		if res, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.exited:
+			return fmt.Errorf("server exited before answering /healthz: %v\n%s", s.err, s.stderr)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("server did not answer 200 on /healthz within 10s")
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the process to exit, killing it after
+// stopTimeout. It reports an exit other than a clean one after SIGTERM.
+func (s *server) stop() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("server exited during the load test: %v\n%s", s.err, s.stderr)
+	default:
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop server: %w", err)
+	}
+	select {
+	case <-s.exited:
+		if s.err != nil {
+			return fmt.Errorf("server exited badly after SIGTERM: %w\n%s", s.err, s.stderr)
+		}
+		return nil
+	case <-time.After(stopTimeout):
+		s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("server still running %v after SIGTERM; killed", stopTimeout)
+	}
+}
+
+// get fetches path from the server and returns the body.
+func (s *server) get(ctx context.Context, path string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+path, nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: status %d", path, res.StatusCode)
+	}
+	return string(body), nil
+}
+
+// peakRSS returns the process's peak resident set size, VmHWM, in bytes.
+func (s *server) peakRSS() (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	defer f.Close()
+	return parseVmHWM(f)
+}
+
+// parseVmHWM reads the VmHWM line of a /proc/<pid>/status file.
+func parseVmHWM(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) != 2 || fields[1] != "kB" {
+			return 0, fmt.Errorf("unexpected VmHWM line %q", sc.Text())
+		}
+		kb, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM %q: %w", fields[0], err)
+		}
+		return kb << 10, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("no VmHWM line in /proc status")
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
+
+// tailBuffer keeps the last max bytes written to it, for error messages.
+// os/exec writes to it from one goroutine and it is read after exit.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }
