@@ -300,3 +300,26 @@ func BenchmarkServeHashedGzip(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+func TestETagMatches(t *testing.T) {
+	tests := []struct {
+		ifNoneMatch, etag string
+		want              bool
+	}{
+		{`"abc"`, `"abc"`, true},
+		{`W/"abc"`, `"abc"`, true},
+		{`"abc"`, `W/"abc"`, true},
+		{`"x", "abc"`, `"abc"`, true},
+		{`"x","abc" `, `"abc"`, true},
+		{`*`, `"abc"`, true},
+		{`"abcd"`, `"abc"`, false},
+		{`abc`, `"abc"`, false},
+		{`"x", "y"`, `"abc"`, false},
+		{``, `"abc"`, false},
+	}
+	for _, tt := range tests {
+		if got := ETagMatches(tt.ifNoneMatch, tt.etag); got != tt.want {
+			t.Errorf("ETagMatches(%q, %q) = %v, want %v", tt.ifNoneMatch, tt.etag, got, tt.want)
+		}
+	}
+}
