@@ -56,7 +56,8 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("reading the git commit date %q: %w", date, err)
 	}
-	remote, _ := git("remote", "get-url", "origin") // no origin is fine
+	// No origin is fine; git config, unlike git remote, says nothing then.
+	remote, _ := git("config", "--get", "remote.origin.url")
 	return Info{
 		Commit:  commit,
 		Dirty:   status != "",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ func TestHTTPSURL(t *testing.T) {
 
 func TestRead(t *testing.T) {
 	dir := t.TempDir()
-	r := &runner.Runner{}
+	var shown strings.Builder
+	r := &runner.Runner{Out: &shown}
 	ctx := context.Background()
 	git := func(args ...string) {
 		t.Helper()
@@ -50,6 +52,10 @@ func TestRead(t *testing.T) {
 	}
 	git("add", "f")
 	git("commit", "-q", "-m", "first")
+	shown.Reset()
+	if info, err := Read(ctx, r, dir); err != nil || info.Source != "" || shown.Len() != 0 {
+		t.Errorf("without an origin: %+v, %v; shown %q, want no source and nothing shown", info, err, shown.String())
+	}
 	git("remote", "add", "origin", "git@github.com:oc/site.git")
 
 	info, err := Read(ctx, r, dir)
