@@ -141,9 +141,15 @@ func (s *site) methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
 }
 
 // serverError answers with the 500 page, which shows the request ID, or with
-// plain text if even that page fails.
+// plain text if even that page fails. Headers set by a handler that failed
+// midway, such as Content-Encoding, are dropped: they describe a response
+// that will not be sent.
 func (s *site) serverError(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	for _, name := range []string{"Content-Encoding", "Content-Length", "ETag", "Last-Modified", "Vary"} {
+		h.Del(name)
+	}
+	h.Set("Cache-Control", "no-store")
 	body, err := s.renderError(serverErrorContent(w.Header().Get(headerRequestID)))
 	if err != nil {
 		s.logger.LogAttrs(r.Context(), slog.LevelError, "500 page failed", slog.Any("error", err))

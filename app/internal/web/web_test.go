@@ -410,6 +410,25 @@ func TestPanicServesErrorPage(t *testing.T) {
 	}
 }
 
+func TestPanicDropsRepresentationHeaders(t *testing.T) {
+	h := newTestSite(t, Options{ReportPanics: func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("ETag", `"abc"`)
+			panic("failed before writing")
+		})
+	}}, nil)
+	w := get(t, h, http.MethodGet, "/", nil)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", w.Code)
+	}
+	for _, name := range []string{"Content-Encoding", "ETag"} {
+		if v := w.Header().Get(name); v != "" {
+			t.Errorf("500 page sent with %s: %q", name, v)
+		}
+	}
+}
+
 func TestPanicAfterWriteAbortsResponse(t *testing.T) {
 	var logs bytes.Buffer
 	h := newTestSite(t, Options{ReportPanics: func(http.Handler) http.Handler {
