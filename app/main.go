@@ -78,6 +78,7 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		SecureSSLRedirect: cfg.SecureSSLRedirect,
 		SentryDebugRoute:  cfg.SentryDebugRoute,
 		ReportPanics:      monitor.Middleware,
+		ReportError:       monitor.ReportError,
 	})
 	if err != nil {
 		return err

@@ -117,12 +117,15 @@ func (s *site) failOrNotFound(w http.ResponseWriter, r *http.Request, err error)
 	s.fail(w, r, err)
 }
 
-// fail logs err and answers with the 500 page.
+// fail logs and reports err, and answers with the 500 page.
 func (s *site) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 		slog.String("path", r.URL.Path),
 		slog.String("request_id", w.Header().Get(headerRequestID)),
 		slog.Any("error", err))
+	if s.reportError != nil {
+		s.reportError(r.Context(), err)
+	}
 	s.serverError(w, r)
 }
 

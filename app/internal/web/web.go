@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,12 +38,16 @@ type Options struct {
 	// Sentry. It must panic again after reporting, so that the site can answer
 	// with its 500 page.
 	ReportPanics func(http.Handler) http.Handler
+	// ReportError, when set, is called with the error behind every 500 page
+	// that is not a panic, such as a failing store.
+	ReportError func(ctx context.Context, err error)
 }
 
 // site holds what the handlers share.
 type site struct {
-	store  catalogue.Store
-	logger *slog.Logger
+	store       catalogue.Store
+	logger      *slog.Logger
+	reportError func(context.Context, error) // nil when not reporting
 
 	homePage     *pageCache[struct{}]
 	lettingsPage *pageCache[[]catalogue.Letting]
@@ -107,6 +112,7 @@ func newSite(opts Options) (*site, error) {
 	s := &site{
 		store:        opts.Store,
 		logger:       opts.Logger,
+		reportError:  opts.ReportError,
 		homePage:     newPageCache(ts["home.html"], func(struct{}, struct{}) bool { return true }),
 		lettingsPage: newPageCache(ts["lettings.html"], slices.Equal[[]catalogue.Letting]),
 		lettingPage:  newPageCache(ts["letting.html"], func(a, b catalogue.Letting) bool { return a == b }),

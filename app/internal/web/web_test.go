@@ -464,15 +464,21 @@ func (failingStore) Profile(ctx context.Context, username string) (catalogue.Pro
 
 func TestStoreErrorServesErrorPage(t *testing.T) {
 	var logs bytes.Buffer
-	h := newTestSite(t, Options{Store: failingStore{}}, &logs)
+	var reported error
+	report := func(_ context.Context, err error) { reported = err }
+	h := newTestSite(t, Options{Store: failingStore{}, ReportError: report}, &logs)
 	for _, target := range []string{"/lettings/", "/lettings/1/", "/profiles/", "/profiles/dmitri/"} {
 		logs.Reset()
+		reported = nil
 		w := get(t, h, http.MethodGet, target, nil)
 		if w.Code != http.StatusInternalServerError {
 			t.Errorf("GET %s: status %d, want 500", target, w.Code)
 		}
 		if !strings.Contains(logs.String(), errStore.Error()) {
 			t.Errorf("GET %s: store error not logged: %s", target, logs.String())
+		}
+		if !errors.Is(reported, errStore) {
+			t.Errorf("GET %s: reported %v, want the store's error", target, reported)
 		}
 	}
 }
