@@ -1,0 +1,309 @@
+package heroku_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+)
+
+const key = "hk-test-0123456789abcdef"
+
+// fastRetry keeps retry tests quick while keeping their shape.
+var fastRetry = heroku.RetryPolicy{Attempts: 4, MinDelay: time.Millisecond, MaxDelay: 2 * time.Second}
+
+func newFake(t *testing.T) (*herokutest.Server, *heroku.Client) {
+	t.Helper()
+	fake := herokutest.NewServer(key)
+	t.Cleanup(fake.Close)
+	return fake, heroku.New(heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry})
+}
+
+// noKey fails the test when s holds the API key.
+func noKey(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.Contains(s, key) {
+		t.Errorf("%s shows the API key: %s", what, s)
+	}
+}
+
+func TestAccountAcceptsTheKey(t *testing.T) {
+	fake, c := newFake(t)
+	acct, err := c.Account(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct.Email != herokutest.Email {
+		t.Errorf("Email = %q, want %q", acct.Email, herokutest.Email)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 || reqs[0].String() != "GET /account" || reqs[0].Auth != "bearer" || reqs[0].Accept != herokutest.Accept {
+		t.Errorf("requests = %+v, want one GET /account with the bearer token and the v3 Accept", reqs)
+	}
+}
+
+func TestWrongKeyIsReportedClearly(t *testing.T) {
+	fake := herokutest.NewServer("the-right-key")
+	defer fake.Close()
+	c := heroku.New(heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry})
+	_, err := c.Account(context.Background())
+	if !heroku.IsUnauthorized(err) {
+		t.Fatalf("err = %v, want unauthorized", err)
+	}
+	for _, want := range []string{"unauthorized", "Invalid credentials provided", "HTTP 401", "HEROKU_API_KEY"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	noKey(t, "the error", err.Error())
+	if n := len(fake.Requests()); n != 1 {
+		t.Errorf("%d requests for a refused key, want 1 (a 401 is not retried)", n)
+	}
+}
+
+func TestApp(t *testing.T) {
+	fake, c := newFake(t)
+	fake.AddApp(herokutest.App{Name: "oc-web", Stack: "heroku-24", BuildStack: "container"})
+	app, err := c.App(context.Background(), "oc-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := heroku.App{Name: "oc-web", Stack: "heroku-24", BuildStack: "container", WebURL: "https://oc-web.herokuapp.com/"}
+	if app != want {
+		t.Errorf("App = %+v, want %+v", app, want)
+	}
+	if !app.IsContainer() {
+		t.Error("an app whose build stack is container is not IsContainer")
+	}
+
+	_, err = c.App(context.Background(), "no-such-app")
+	if !heroku.IsNotFound(err) {
+		t.Fatalf("missing app: err = %v, want not_found", err)
+	}
+	for _, want := range []string{"not_found", "Couldn't find that app", "HEROKU_APP_NAME", "mage heroku:create"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestBadConfigurationSendsNothing(t *testing.T) {
+	fake, _ := newFake(t)
+	for _, tc := range []struct {
+		name, url, key, app, want string
+	}{
+		{"plain http to a remote host", "http://api.example.com", key, "oc-web", "https"},
+		{"credentials in the URL", "https://user:pw@api.example.com", key, "oc-web", "credentials"},
+		{"not a URL", "api heroku com", key, "oc-web", "not a URL"},
+		{"no key", fake.URL, " ", "oc-web", "HEROKU_API_KEY"},
+		{"bad app name", fake.URL, key, "Bad_Name", "not a Heroku app name"},
+		{"app name with a path", fake.URL, key, "oc-web/formation", "not a Heroku app name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := heroku.New(heroku.Config{APIURL: tc.url, APIKey: tc.key})
+			_, err := c.App(context.Background(), tc.app)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+			if err != nil {
+				noKey(t, "the error", err.Error())
+			}
+		})
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests sent with a bad configuration, want none", n)
+	}
+}
+
+func TestCreateAppAndStack(t *testing.T) {
+	fake, c := newFake(t)
+	ctx := context.Background()
+	app, err := c.CreateApp(ctx, "oc-new", heroku.ContainerStack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Name != "oc-new" || app.Stack != "container" {
+		t.Errorf("created %+v, want oc-new on container", app)
+	}
+	if _, err := c.CreateApp(ctx, "oc-new", heroku.ContainerStack); err == nil || !strings.Contains(err.Error(), "already taken") {
+		t.Errorf("creating it twice: err = %v, want already taken", err)
+	}
+
+	fake.AddApp(herokutest.App{Name: "oc-old", Stack: "heroku-24"})
+	app, err = c.SetBuildStack(ctx, "oc-old", heroku.ContainerStack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.BuildStack != "container" || app.Stack != "heroku-24" {
+		t.Errorf("after stack:set, app = %+v, want build stack container, stack unchanged until the next release", app)
+	}
+	reqs := fake.Requests()
+	last := reqs[len(reqs)-1]
+	if last.String() != "PATCH /apps/oc-old" || last.Body != `{"build_stack":"container"}`+"\n" && last.Body != `{"build_stack":"container"}` {
+		t.Errorf("last request = %s %s, want PATCH /apps/oc-old {\"build_stack\":\"container\"}", last, last.Body)
+	}
+}
+
+func TestConfigVars(t *testing.T) {
+	fake, c := newFake(t)
+	ctx := context.Background()
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	if err := c.SetConfigVars(ctx, "oc-web", map[string]string{"SENTRY_ENVIRONMENT": "production"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ConfigVars(ctx, "oc-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["SENTRY_ENVIRONMENT"] != "production" {
+		t.Errorf("config vars = %v, want SENTRY_ENVIRONMENT=production only", got)
+	}
+}
+
+func TestReleasesNewestFirst(t *testing.T) {
+	fake, c := newFake(t)
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	for i := 0; i < 25; i++ {
+		fake.AddRelease("oc-web", digestOf(i), heroku.StatusSucceeded)
+	}
+	list, err := c.Releases(context.Background(), "oc-web", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []int
+	for _, r := range list {
+		versions = append(versions, r.Version)
+	}
+	if len(versions) != 3 || versions[0] != 25 || versions[1] != 24 || versions[2] != 23 {
+		t.Errorf("versions = %v, want [25 24 23]", versions)
+	}
+	if !list[0].Current || list[1].Current {
+		t.Errorf("current flags = %v %v, want only the newest current", list[0].Current, list[1].Current)
+	}
+	if got := fake.Requests()[0].Range; got != "version ..; order=desc, max=3" {
+		t.Errorf("Range = %q", got)
+	}
+}
+
+func TestCurrentReleaseFollowsNextRange(t *testing.T) {
+	fake, c := newFake(t)
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	for i := 0; i < 30; i++ {
+		status := heroku.StatusSucceeded
+		if i >= 12 { // v13..v30 failed: the current release is v12, on the second page
+			status = heroku.StatusFailed
+		}
+		fake.AddRelease("oc-web", digestOf(i), status)
+	}
+	cur, found, err := c.CurrentRelease(context.Background(), "oc-web")
+	if err != nil || !found {
+		t.Fatalf("CurrentRelease: %+v, %v, %v", cur, found, err)
+	}
+	if cur.Version != 12 {
+		t.Errorf("current = v%d, want v12", cur.Version)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 2 || reqs[1].Range != "version ]21..; order=desc, max=10" || reqs[1].Status != http.StatusPartialContent {
+		t.Errorf("requests = %+v, want a second page asked with the first's Next-Range", reqs)
+	}
+
+	fake.AddApp(herokutest.App{Name: "oc-empty"})
+	if _, found, err := c.CurrentRelease(context.Background(), "oc-empty"); found || err != nil {
+		t.Errorf("app without releases: found=%v err=%v, want not found and no error", found, err)
+	}
+}
+
+func TestReleaseImage(t *testing.T) {
+	fake, c := newFake(t)
+	ctx := context.Background()
+	images := &herokutest.ImageMap{}
+	fake.SetImages(images)
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	image := digestOf(1)
+
+	err := c.ReleaseImage(ctx, "oc-web", "web", image)
+	if err == nil || !strings.Contains(err.Error(), "invalid_params") {
+		t.Errorf("releasing an image never pushed: err = %v, want invalid_params", err)
+	}
+	images.Set("oc-web", image)
+	if err := c.ReleaseImage(ctx, "oc-web", "web", image); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReleaseImage(ctx, "oc-web", "web", image); err != nil {
+		t.Fatal(err)
+	}
+	if rels := fake.Releases("oc-web"); len(rels) != 1 || rels[0].Image != image || !rels[0].Current {
+		t.Errorf("releases = %+v, want one current release of %s (the same image twice makes one release)", rels, image)
+	}
+	last := fake.Requests()[len(fake.Requests())-1]
+	want := `{"updates":[{"type":"web","docker_image":"` + image + `"}]}`
+	if last.Accept != herokutest.AcceptDockerReleases || strings.TrimSpace(last.Body) != want || last.ContentType != "application/json" {
+		t.Errorf("release request: Accept %q, Content-Type %q, body %s; want the docker-releases Accept and %s", last.Accept, last.ContentType, last.Body, want)
+	}
+
+	if err := c.ReleaseImage(ctx, "oc-web", "web", "latest"); err == nil {
+		t.Error("releasing a tag instead of an image ID: no error")
+	}
+}
+
+func TestRollbackAndWait(t *testing.T) {
+	fake, c := newFake(t)
+	ctx := context.Background()
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	v1 := fake.AddRelease("oc-web", digestOf(1), heroku.StatusSucceeded)
+	fake.AddRelease("oc-web", digestOf(2), heroku.StatusSucceeded)
+	fake.PlanRelease(herokutest.ReleasePlan{Polls: 2})
+
+	rel, err := c.Rollback(ctx, "oc-web", v1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Version != 3 || rel.Status != heroku.StatusPending || rel.Description != "Rollback to v1" {
+		t.Errorf("rollback = %+v, want v3 pending, Rollback to v1", rel)
+	}
+	done, err := c.WaitRelease(ctx, "oc-web", rel, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != heroku.StatusSucceeded || !done.Current {
+		t.Errorf("after waiting: %+v, want succeeded and current", done)
+	}
+	if body := fake.Requests()[0].Body; strings.TrimSpace(body) != `{"release":"`+v1.ID+`"}` {
+		t.Errorf("rollback body = %s", body)
+	}
+}
+
+func TestWaitReleaseStopsWithTheContext(t *testing.T) {
+	fake, c := newFake(t)
+	fake.AddApp(herokutest.App{Name: "oc-web"})
+	images := &herokutest.ImageMap{}
+	images.Set("oc-web", digestOf(1))
+	fake.SetImages(images)
+	fake.PlanRelease(herokutest.ReleasePlan{Polls: -1})
+	if err := c.ReleaseImage(context.Background(), "oc-web", "web", digestOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	rels, err := c.Releases(context.Background(), "oc-web", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	last, err := c.WaitRelease(ctx, "oc-web", rels[0], 5*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
+	}
+	if last.Status != heroku.StatusPending || last.Version != 1 {
+		t.Errorf("last seen = %+v, want v1 pending", last)
+	}
+}
+
+func digestOf(i int) string {
+	const hex = "0123456789abcdef"
+	return "sha256:" + strings.Repeat(string(hex[i%16]), 63) + string(hex[(i/16)%16])
+}
