@@ -4,31 +4,69 @@
 // it as a container. It works with Docker Desktop, CircleCI's remote Docker
 // (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) and engines as old as
 // 20.10 (API 1.41).
+//
+// Every long operation (build, push, pull) reads the engine's JSON message
+// stream to its end, because the engine reports failures such as a refused
+// password inside that stream, not as the API call's error.
 package docker
-
-// API CONTRACT (stub): the signatures below are relied on by the deploy and
-// doctor packages, which are written at the same time. Implement the bodies;
-// keep these names and signatures; add whatever else you need.
 
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
 )
 
-var errNotImplemented = errors.New("docker: not implemented yet")
+// ConnectTimeout bounds how long Connect waits for the engine to answer.
+const ConnectTimeout = 5 * time.Second
 
 // Engine is a connection to a Docker engine.
-type Engine struct{}
+type Engine struct {
+	cli *client.Client
+}
 
 // Connect returns an Engine for the engine the environment points at
 // (DOCKER_HOST etc., or the default socket), after checking within a few
 // seconds that it answers. An unreachable engine gives an error that says so
 // and what to do.
-func Connect(ctx context.Context) (*Engine, error) { return nil, errNotImplemented }
+func Connect(ctx context.Context) (*Engine, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("the Docker engine settings are invalid: %w; fix or unset DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
+	if _, err := cli.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		_ = cli.Close()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, &UnreachableError{Host: cli.DaemonHost(), Err: err}
+	}
+	return &Engine{cli: cli}, nil
+}
 
 // Close releases the connection.
-func (e *Engine) Close() error { return nil }
+func (e *Engine) Close() error {
+	if e == nil || e.cli == nil {
+		return nil
+	}
+	return e.cli.Close()
+}
+
+// Host returns the address of the engine, such as unix:///var/run/docker.sock.
+func (e *Engine) Host() string { return e.cli.DaemonHost() }
+
+// IsLocal reports whether the engine runs on this machine (a unix socket or
+// a Windows named pipe), so that a port it publishes on 127.0.0.1 is a port
+// of this machine.
+func (e *Engine) IsLocal() bool {
+	h := e.Host()
+	return strings.HasPrefix(h, "unix://") || strings.HasPrefix(h, "npipe://")
+}
 
 // Version describes the engine, for mage doctor.
 type Version struct {
@@ -38,39 +76,33 @@ type Version struct {
 }
 
 // Version returns what the engine reports about itself.
-func (e *Engine) Version(ctx context.Context) (Version, error) { return Version{}, errNotImplemented }
-
-// Auth is a set of registry credentials, sent to the engine as its registry
-// auth header only: never written to disk, never on a command line.
-type Auth struct {
-	Username      string
-	Password      string
-	ServerAddress string // registry host, e.g. docker.io or registry.heroku.com
+func (e *Engine) Version(ctx context.Context) (Version, error) {
+	v, err := e.cli.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return Version{}, fmt.Errorf("asking the Docker engine at %s for its version: %w", e.Host(), err)
+	}
+	return Version{Engine: v.Version, APIVersion: e.cli.ClientVersion(), OS: v.Os, Arch: v.Arch}, nil
 }
 
-// Login checks the credentials against the registry through the engine
-// (mage doctor's online check). A refusal is an error that names the user
-// and the registry, never the password.
-func (e *Engine) Login(ctx context.Context, auth Auth) error { return errNotImplemented }
-
-// Push pushes ref (repository:tag) with auth, writing progress to progress,
-// and reads the engine's JSON stream to the end: an error inside the stream
-// (a wrong password arrives there) is returned as an error.
-func (e *Engine) Push(ctx context.Context, ref string, auth Auth, progress io.Writer) error {
-	return errNotImplemented
+// UnreachableError reports an engine that did not answer.
+type UnreachableError struct {
+	Host string // where the engine was looked for
+	Err  error
 }
 
-// Pull pulls ref with auth, writing progress to progress.
-func (e *Engine) Pull(ctx context.Context, ref string, auth Auth, progress io.Writer) error {
-	return errNotImplemented
+func (e *UnreachableError) Error() string {
+	reason := e.Err.Error()
+	switch {
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		reason = fmt.Sprintf("no answer within %s", ConnectTimeout)
+	case strings.HasPrefix(reason, "Cannot connect to the Docker daemon"):
+		// The client's words for a refused or timed-out connection.
+		reason = "nothing answers there"
+	case strings.Contains(reason, "permission denied"):
+		reason += "; add your user to the docker group, or use sudo"
+	}
+	return fmt.Sprintf("cannot reach the Docker engine at %s (%s): start Docker Desktop or dockerd "+
+		"(on Debian or Ubuntu: sudo .ci/start-dockerd), or point DOCKER_HOST at a running engine", e.Host, reason)
 }
 
-// Tag gives the image source the additional name target.
-func (e *Engine) Tag(ctx context.Context, source, target string) error { return errNotImplemented }
-
-// ImageID returns the ID of the local image ref, which is the digest of its
-// config (sha256:...), the value Heroku's docker-releases API wants.
-// found is false when the engine has no such image.
-func (e *Engine) ImageID(ctx context.Context, ref string) (id string, found bool, err error) {
-	return "", false, errNotImplemented
-}
+func (e *UnreachableError) Unwrap() error { return e.Err }
