@@ -32,22 +32,44 @@ type Registry struct {
 	log *lockedBuffer
 }
 
+// A RegistryOption changes the registry StartRegistry starts.
+type RegistryOption func(*registryOptions)
+
+type registryOptions struct {
+	users [][2]string // more user, password pairs
+}
+
+// WithUser lets user log in with password too, besides the registry's own
+// user. Heroku's registry, for one, takes the user "_" with the API key as
+// the password.
+func WithUser(user, password string) RegistryOption {
+	return func(o *registryOptions) { o.users = append(o.users, [2]string{user, password}) }
+}
+
 // StartRegistry starts a registry for the duration of the test, or skips the
 // test when no registry binary is installed.
-func StartRegistry(t testing.TB) *Registry {
+func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	t.Helper()
 	bin, err := registryBinary()
 	if err != nil {
 		Missing(t, "container registry", err, "install Debian's docker-registry package (apt-get install docker-registry)")
 	}
+	var o registryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dir := t.TempDir()
 	r := &Registry{User: "ci-user", Password: "pw-" + randomHex(t, 12), log: &lockedBuffer{}}
-	// bcrypt's minimum cost keeps every authenticated request fast.
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
+	var htpasswd strings.Builder
+	for _, u := range append([][2]string{{r.User, r.Password}}, o.users...) {
+		// bcrypt's minimum cost keeps every authenticated request fast.
+		hash, err := bcrypt.GenerateFromPassword([]byte(u[1]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd.WriteString(u[0] + ":" + string(hash) + "\n")
 	}
-	writeFile(t, filepath.Join(dir, "htpasswd"), r.User+":"+string(hash)+"\n")
+	writeFile(t, filepath.Join(dir, "htpasswd"), htpasswd.String())
 
 	for attempt := 1; ; attempt++ {
 		r.Host = freeLoopbackAddr(t)
