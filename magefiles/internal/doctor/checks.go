@@ -160,6 +160,7 @@ func (d *Doctor) circleCISchema() Result {
 type varCheck struct {
 	v        settings.Var
 	required []Stage // fail when it is unset
+	inCI     []Stage // fail when it is unset in CI, where every job starts afresh
 	optional []Stage // read, but fine unset
 	unset    string  // what happens when it is unset and optional; default: its default is used
 	context  string  // the CircleCI context that holds it
@@ -168,8 +169,15 @@ type varCheck struct {
 // variables lists what each stage reads, in the order the table shows them.
 var variables = []varCheck{
 	{v: settings.TestResultsDir, optional: []Stage{Test}, unset: "mage test writes JUnit XML and coverage to a temporary directory"},
-	{v: settings.DockerHubUser, required: []Stage{Push, Deploy}, optional: []Stage{Build}, unset: "the image gets a local name, for mage runLocal", context: "dockerhub"},
-	{v: settings.DockerHubPass, required: []Stage{Push, Deploy}, context: "dockerhub"},
+	{
+		v: settings.DockerHubUser, required: []Stage{Push}, inCI: []Stage{Deploy}, optional: []Stage{Build},
+		unset:   "the image gets a local name, so deploy finds it only on the machine that built it",
+		context: "dockerhub",
+	},
+	{
+		v: settings.DockerHubPass, required: []Stage{Push}, optional: []Stage{Deploy},
+		unset: "deploy pulls the image anonymously, as from a public repository", context: "dockerhub",
+	},
 	{v: settings.DockerRegistry, optional: []Stage{Build, Push, Deploy}},
 	{v: settings.ImageName, optional: []Stage{Build, Push, Deploy}},
 	{v: settings.HerokuAPIKey, required: []Stage{Deploy}, context: "heroku"},
@@ -186,14 +194,18 @@ var variables = []varCheck{
 
 // variable reports whether a variable is set, never its value.
 func (d *Doctor) variable(vc varCheck, stages []Stage) Result {
-	res := Result{Check: vc.v.Name, Stages: intersect(append(slices.Clone(vc.required), vc.optional...), Stages)}
+	res := Result{Check: vc.v.Name, Stages: intersect(slices.Concat(vc.required, vc.inCI, vc.optional), Stages)}
+	required := vc.required
+	if d.inCI() {
+		required = slices.Concat(required, vc.inCI)
+	}
 	if vc.v.IsSet(d.Env) {
 		if vc.v.Secret {
 			return res.ok("set (a secret: its value is never shown)")
 		}
 		return res.ok("set")
 	}
-	if needed := intersect(vc.required, stages); len(needed) > 0 {
+	if needed := intersect(required, stages); len(needed) > 0 {
 		fix := fmt.Sprintf("export %s=<%s>", vc.v.Name, vc.v.Usage)
 		if vc.context != "" {
 			fix += fmt.Sprintf("; in CircleCI, put it in the %s context", vc.context)
@@ -202,7 +214,7 @@ func (d *Doctor) variable(vc varCheck, stages []Stage) Result {
 		if len(needed) > 1 {
 			verb = "need"
 		}
-		return res.fail(fmt.Sprintf("not set: %s %s it", and(needed), verb), fix).blocking(vc.required...)
+		return res.fail(fmt.Sprintf("not set: %s %s it", and(needed), verb), fix).blocking(required...)
 	}
 	switch {
 	case vc.unset != "":

@@ -240,6 +240,14 @@ func TestEverythingReady(t *testing.T) {
 // checks which rows fail and what the doctor answers.
 func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 	dockerHub := map[string]string{"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": hubPass}
+	herokuVars := map[string]string{"HEROKU_API_KEY": herokuKey, "HEROKU_APP_NAME": "oc-lettings-prod"}
+	withCI := func(env map[string]string) map[string]string {
+		out := map[string]string{"CI": "true"}
+		for k, v := range env {
+			out[k] = v
+		}
+		return out
+	}
 	tests := []struct {
 		stage  Stage
 		env    map[string]string
@@ -252,6 +260,8 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 		{Push, map[string]string{"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": "  "}, []string{"DOCKERHUB_PASS"}, "not ready for push: 1 problem,"},
 		{Push, dockerHub, nil, ""},
 		{Deploy, dockerHub, []string{"HEROKU_API_KEY", "HEROKU_APP_NAME"}, "not ready for deploy: 2 problems"},
+		{Deploy, herokuVars, nil, ""}, // deploys the image on this machine
+		{Deploy, withCI(herokuVars), []string{"DOCKERHUB_USERNAME"}, "not ready for deploy: 1 problem"},
 		{Deploy, fullEnv(), nil, ""},
 	}
 	for _, tt := range tests {
