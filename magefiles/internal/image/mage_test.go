@@ -1,0 +1,89 @@
+package image
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
+)
+
+// TestMageBuildAndPush runs the real targets, go tool mage build and push,
+// in a copy of the repository, as a user or CircleCI would.
+func TestMageBuildAndPush(t *testing.T) {
+	raw := testenv.Docker(t)
+	reg := testenv.StartRegistry(t)
+	dir := imagetest.Repo(t)
+	info, err := gitinfo.Read(context.Background(), &runner.Runner{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := imagetest.Unique(t, "oc-lettings-test-")
+	local := Where{Registry: "docker.io", Name: name}
+	published := Where{Registry: reg.Host, User: reg.User, Name: name}
+	imagetest.RemoveWhenDone(t, raw, local.NamesFor(info).Tags()...)
+	imagetest.RemoveWhenDone(t, raw, published.NamesFor(info).Tags()...)
+	env := map[string]string{"IMAGE_NAME": name, "DOCKER_REGISTRY": reg.Host}
+	for k, v := range secrets {
+		env[k] = v
+	}
+
+	t.Run("build without an account", func(t *testing.T) {
+		out, code := imagetest.Mage(t, dir, env, "build")
+		want := "built " + local.NamesFor(info).Commit + " ("
+		if code != 0 || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
+			t.Fatalf("exit %d, output:\n%s\nwant one line starting %q", code, out, want)
+		}
+		out, code = imagetest.Mage(t, dir, env, "build")
+		if code != 0 || !strings.HasPrefix(out, "up to date: "+local.NamesFor(info).Commit) {
+			t.Errorf("second build: exit %d, output:\n%s", code, out)
+		}
+	})
+
+	t.Run("push without credentials", func(t *testing.T) {
+		bare := map[string]string{"IMAGE_NAME": name, "DOCKER_REGISTRY": reg.Host}
+		out, code := imagetest.Mage(t, dir, bare, "push")
+		if code == 0 || !strings.Contains(out, "Error: missing 2 environment variables: DOCKERHUB_USERNAME (") ||
+			!strings.Contains(out, "DOCKERHUB_PASS (") {
+			t.Fatalf("exit %d, output:\n%s\nwant both variables named", code, out)
+		}
+		if strings.Contains(out, "built") {
+			t.Error("it built before saying what is missing")
+		}
+	})
+
+	env["DOCKERHUB_USERNAME"] = reg.User
+	t.Run("push with a wrong password", func(t *testing.T) {
+		wrong := "wrong-" + reg.Password
+		env["DOCKERHUB_PASS"] = wrong
+		out, code := imagetest.Mage(t, dir, env, "push")
+		want := "Error: the registry " + reg.Host + " refused the credentials for user " + reg.User + ": check DOCKERHUB_USERNAME/DOCKERHUB_PASS\n"
+		if code != 1 || !strings.HasSuffix(out, want) {
+			t.Errorf("exit %d, output:\n%s\nwant it to end with %q", code, out, want)
+		}
+		for _, secret := range []string{wrong, reg.Password} {
+			if strings.Contains(out, secret) {
+				t.Errorf("a password shows in the output:\n%s", out)
+			}
+		}
+	})
+
+	t.Run("push", func(t *testing.T) {
+		env["DOCKERHUB_PASS"] = reg.Password
+		out, code := imagetest.Mage(t, dir, env, "push")
+		names := published.NamesFor(info)
+		if code != 0 || !strings.Contains(out, "pushed "+names.Commit+" and "+names.Latest+" to "+reg.Host) {
+			t.Errorf("exit %d, output:\n%s", code, out)
+		}
+		if strings.Contains(out, reg.Password) {
+			t.Error("the password shows in the output")
+		}
+		out, code = imagetest.Mage(t, dir, env, "push")
+		if code != 0 || !strings.Contains(out, "; 0 of ") {
+			t.Errorf("pushing again: exit %d, output:\n%s\nwant no layer uploaded", code, out)
+		}
+	})
+}
