@@ -138,3 +138,17 @@ func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// AppConfigVars returns the config vars mage heroku:create gives the app,
+// from env: SENTRY_DSN when set, and with it SENTRY_ENVIRONMENT (default
+// production); SENTRY_ENVIRONMENT alone when it is set explicitly.
+func AppConfigVars(env settings.Env) map[string]string {
+	vars := map[string]string{}
+	if settings.SentryDSN.IsSet(env) {
+		vars[settings.SentryDSN.Name] = settings.SentryDSN.Get(env)
+	}
+	if settings.SentryDSN.IsSet(env) || settings.SentryEnvironment.IsSet(env) {
+		vars[settings.SentryEnvironment.Name] = settings.SentryEnvironment.Get(env)
+	}
+	return vars
+}

@@ -116,3 +116,26 @@ func TestFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestAppConfigVars(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/2"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/2 SENTRY_ENVIRONMENT=production"},
+		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/2", "SENTRY_ENVIRONMENT": "staging"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/2 SENTRY_ENVIRONMENT=staging"},
+		{map[string]string{"SENTRY_ENVIRONMENT": "staging"}, "SENTRY_ENVIRONMENT=staging"},
+	} {
+		vars := deploy.AppConfigVars(settings.Map(tc.env))
+		var got []string
+		for _, k := range []string{"SENTRY_DSN", "SENTRY_ENVIRONMENT"} {
+			if v, ok := vars[k]; ok {
+				got = append(got, k+"="+v)
+			}
+		}
+		if strings.Join(got, " ") != tc.want || len(vars) != len(got) {
+			t.Errorf("AppConfigVars(%v) = %v, want %s", tc.env, vars, tc.want)
+		}
+	}
+}

@@ -170,8 +170,12 @@ func (c *Client) CreateApp(ctx context.Context, name, stack string) (App, error)
 	}
 	a, err := c.api.AppCreate(ctx, hk.AppCreateOpts{Name: &name, Stack: &stack})
 	if err != nil {
-		return App{}, c.fail("POST /apps", err, fmt.Sprintf(
-			"app names are global on Heroku: if %q is taken, choose another HEROKU_APP_NAME", name))
+		err = c.fail("POST /apps", err, "")
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
+			apiErr.Hint = "app names are global on Heroku: if " + name + " is taken, choose another HEROKU_APP_NAME"
+		}
+		return App{}, err
 	}
 	return appFrom(a), nil
 }
