@@ -23,7 +23,7 @@ import (
 
 // copied are the parts of the repository that mage build and the
 // magefiles need.
-var copied = []string{"go.mod", "go.sum", "Dockerfile", ".gitignore", "app", "magefiles"}
+var copied = []string{"go.mod", "go.sum", "Dockerfile", ".gitignore", "run_docker.sh", "app", "magefiles"}
 
 // gitEnv makes commits in the copy independent of the user's git settings.
 var gitEnv = []string{

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Runs the OC Lettings site locally in Docker, as documented:
+#
+#   export DOCKERHUB_USERNAME=<your Docker Hub user>
+#   ./run_docker.sh
+#
+# pulls <user>/oc-lettings:latest and serves it on http://127.0.0.1:8000/
+# (PORT changes the port) until Ctrl-C. Without DOCKERHUB_USERNAME it builds
+# the image of this checkout and runs that. It is a shim over
+# `go tool mage runLocal`, which says more: go tool mage -h runLocal
+set -eu
+
+cd "$(dirname "$0")"
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "run_docker.sh: Go is not installed (or not in PATH), and it runs the pipeline." >&2
+	echo "Install Go 1.26 or later from https://go.dev/dl/ (or your package manager), then run ./run_docker.sh again." >&2
+	exit 1
+fi
+
+exec go tool mage runLocal
