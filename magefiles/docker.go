@@ -81,11 +81,11 @@ func Push(ctx context.Context) error {
 // With DOCKERHUB_USERNAME set it pulls and runs <user>/<IMAGE_NAME>:latest
 // from Docker Hub (or DOCKER_REGISTRY; DOCKERHUB_PASS is used when set, for
 // a private image), as run_docker.sh always did; without it, it builds the
-// image of the work tree (see build) and runs that. The port is PORT
-// (default 8000), published on 127.0.0.1 only. SENTRY_DSN and
-// SENTRY_ENVIRONMENT are passed to the site when set. It waits for /healthz,
-// prints the URL and streams the site's log; Ctrl-C or SIGTERM stops and
-// removes the container.
+// image of the work tree (see build) and runs that. It needs a Docker
+// engine on this machine. The port is PORT (default 8000), published on
+// 127.0.0.1 only. SENTRY_DSN and SENTRY_ENVIRONMENT are passed to the site
+// when set. It waits for /healthz, prints the URL and streams the site's
+// log; Ctrl-C or SIGTERM stops and removes the container.
 func RunLocal(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM) // mage itself handles only Ctrl-C
 	defer stop()

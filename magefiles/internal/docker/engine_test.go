@@ -201,7 +201,7 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 	}
 
 	// Pull it back under a new name after dropping the local one.
-	if _, err := raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
+	if _, err := raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, found, _ := e.ImageID(ctx, ref); found {

@@ -75,7 +75,7 @@ func TestPush(t *testing.T) {
 
 	t.Run("pulled back, the same image", func(t *testing.T) {
 		for _, ref := range built.Names.Tags() {
-			if _, err := f.raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
+			if _, err := f.raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
