@@ -138,7 +138,7 @@ func Check(ctx context.Context, c *Config, rules Rules, targets Targets) ([]Prob
 	k.chain()
 	k.goImages()
 	k.secrets()
-	if err := k.mage(ctx, targets); err != nil {
+	if err := k.mage(ctx, &memo{targets: targets, usage: map[string]Usage{}}); err != nil {
 		return nil, err
 	}
 	return sortProblems(k.problems), nil
@@ -307,13 +307,13 @@ func (k *checker) goImages() {
 	want := minor(k.rules.GoVersion)
 	check := func(e *Executor, where string) {
 		for _, image := range e.Images {
-			repo, tag, _ := strings.Cut(image, ":")
+			repo, tag, _ := strings.Cut(image.Ref, ":")
 			if repo != "cimg/go" {
 				continue
 			}
 			tag, _, _ = strings.Cut(tag, "-") // 1.26-node: a variant of 1.26
 			if minor(tag) != want {
-				k.add(e.Line, "%s uses %s, but go.mod says go %s: use cimg/go:%s", where, image, k.rules.GoVersion, want)
+				k.add(image.Line, "%s uses %s, but go.mod says go %s: use cimg/go:%s", where, image.Ref, k.rules.GoVersion, want)
 			}
 		}
 	}
@@ -448,6 +448,36 @@ func requirementNames(rs []Requirement) []string {
 		names = append(names, r.Job)
 	}
 	return names
+}
+
+// memo asks its Targets each question once: every question to mage is a
+// child process.
+type memo struct {
+	targets Targets
+	names   []string
+	usage   map[string]Usage
+}
+
+func (m *memo) List(ctx context.Context) ([]string, error) {
+	if m.names == nil {
+		names, err := m.targets.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.names = names
+	}
+	return m.names, nil
+}
+
+func (m *memo) Usage(ctx context.Context, target string) (Usage, error) {
+	if u, ok := m.usage[target]; ok {
+		return u, nil
+	}
+	u, err := m.targets.Usage(ctx, target)
+	if err == nil {
+		m.usage[target] = u
+	}
+	return u, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

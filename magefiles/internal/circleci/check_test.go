@@ -206,7 +206,7 @@ func TestCheckCatchesBrokenConfigs(t *testing.T) {
 		{
 			name: "the Go image is not go.mod's version",
 			old:  "cimg/go:1.26", new: "cimg/go:1.25.4",
-			want: "executor go uses cimg/go:1.25.4, but go.mod says go 1.26.0: use cimg/go:1.26",
+			want: "executor go uses cimg/go:1.25.4, but go.mod says go 1.26.0: use cimg/go:1.26", at: "      - image: cimg/go:1.25.4",
 		},
 		{
 			name: "an unpinned Go image",

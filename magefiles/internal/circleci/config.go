@@ -42,10 +42,16 @@ type Config struct {
 
 // An Executor says where a job runs: in Docker images or in a VM.
 type Executor struct {
-	Name    string   // empty for a job's inline executor
-	Line    int      //
-	Images  []string // docker: images, the primary container first
-	Machine string   // machine: image; "default" when machine: true
+	Name    string  // empty for a job's inline executor
+	Line    int     // where it starts
+	Images  []Image // docker: images, the primary container first
+	Machine string  // machine: image; "default" when machine: true
+}
+
+// An Image is a container image a docker executor names.
+type Image struct {
+	Ref  string // e.g. cimg/go:1.26
+	Line int
 }
 
 // A Command is a reusable list of steps declared under commands:.
@@ -239,8 +245,8 @@ func (w *Workflow) Order() ([]*WorkflowJob, error) {
 func parseExecutor(n *yaml.Node) *Executor {
 	e := &Executor{Line: resolve(n).Line}
 	for _, img := range items(lookup(n, "docker")) {
-		if image := scalar(lookup(img, "image")); image != "" {
-			e.Images = append(e.Images, image)
+		if ref := lookup(img, "image"); scalar(ref) != "" {
+			e.Images = append(e.Images, Image{Ref: ref.Value, Line: ref.Line})
 		}
 	}
 	if m := lookup(n, "machine"); m != nil {
