@@ -173,7 +173,7 @@ func statuses(rep *Report) []string {
 	return out
 }
 
-func result(t *testing.T, rep *Report, check string) Result {
+func result(t testing.TB, rep *Report, check string) Result {
 	t.Helper()
 	for _, r := range rep.Results {
 		if r.Check == check {

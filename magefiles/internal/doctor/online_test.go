@@ -89,3 +89,39 @@ func TestOnlineAgainstRealServices(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOffline measures mage doctor's own work for every stage, offline,
+// on this machine: go env, git, the Docker engine's version, the tools and
+// the variables.
+func BenchmarkOffline(b *testing.B) {
+	var out strings.Builder
+	d := New(&runner.Runner{Out: &out}, "../../..")
+	d.Env = settings.Map(nil)
+	for b.Loop() {
+		d.Run(context.Background(), Stages, false).Print(&out)
+	}
+}
+
+// BenchmarkOnline measures mage doctor -online for every stage against the
+// real engine, a real registry and the fake Heroku API: two registry logins
+// through the engine and two Platform API calls on top of the offline work.
+func BenchmarkOnline(b *testing.B) {
+	testenv.Docker(b)
+	key := "heroku-key-for-doctor-bench"
+	reg := testenv.StartRegistry(b, testenv.WithUser("_", key))
+	api := herokutest.NewServer(key)
+	b.Cleanup(api.Close)
+	api.AddApp(herokutest.App{Name: "oc-doctor-bench"})
+	var out strings.Builder
+	d := New(&runner.Runner{Out: &out}, "../../..")
+	d.Env = settings.Map(map[string]string{
+		"DOCKERHUB_USERNAME": reg.User, "DOCKERHUB_PASS": reg.Password, "DOCKER_REGISTRY": reg.Host,
+		"HEROKU_API_KEY": key, "HEROKU_APP_NAME": "oc-doctor-bench", "HEROKU_API_URL": api.URL, "HEROKU_REGISTRY": reg.Host,
+	})
+	for b.Loop() {
+		rep := d.Run(context.Background(), []Stage{Push, Deploy}, true)
+		if r := result(b, rep, "Heroku registry login"); r.Status != OK {
+			b.Fatalf("%+v", r)
+		}
+	}
+}
