@@ -126,8 +126,17 @@ func (r *run) deploy(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	rel, made, err := r.release(ctx, image)
-	if err != nil || !made {
-		return Result{Release: rel, Unchanged: err == nil}, err
+	if err != nil {
+		return Result{}, err
+	}
+	if !made {
+		// Nothing to release, and nothing to roll back to: the deploy
+		// succeeds only if what runs serves the commit.
+		version, err := r.checkHealth(ctx, healthURL)
+		if err != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w; %s already runs this image, so nothing was changed: see heroku logs -a %s", err, rel.Name(), r.app.Name)
+		}
+		return Result{Release: rel, Unchanged: true, Version: version, HealthURL: healthURL}, err
 	}
 
 	// From here on Heroku has a new release: it either passes its checks,
@@ -304,7 +313,7 @@ func (r *run) release(ctx context.Context, image string) (rel heroku.Release, ma
 		if r.previous != nil {
 			same = *r.previous // Heroku makes no release for the image it runs
 		}
-		r.say("image already released as %s, which is %s: nothing to do", same.Name(), currentOr(same))
+		r.say("image already released as %s, which is %s: nothing to release", same.Name(), currentOr(same))
 		return same, false, nil
 	}
 	return newest[0], true, nil

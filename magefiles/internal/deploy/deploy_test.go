@@ -109,10 +109,28 @@ func TestSameImageAgainMakesNoRelease(t *testing.T) {
 		t.Errorf("result = %+v, want Unchanged with v2", res)
 	}
 	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded current"})
-	contains(t, "the output", w.out.String(), "image already released as v2, which is current: nothing to do")
+	contains(t, "the output", w.out.String(), "image already released as v2, which is current: nothing to release\nhealth ok: ")
 	if n := len(w.sentry.Requests()); n != sentryBefore {
 		t.Errorf("Sentry was called for a deploy that released nothing")
 	}
+}
+
+// The same image again, when what runs does not serve the commit (a deploy
+// that failed with nothing to roll back to, say), is not a success.
+func TestSameImageAgainStillChecksHealth(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.run(w.config()); err != nil {
+		t.Fatal(err)
+	}
+	w.stick(oldCommit)
+	cfg := w.config()
+	cfg.HealthTimeout = 50 * time.Millisecond
+	res, err := w.run(cfg)
+	if err == nil || !res.Unchanged {
+		t.Fatalf("second deploy: %+v, %v; want unchanged and failed", res, err)
+	}
+	contains(t, "the error", err.Error(), "did not report commit 222222222222", "v2 already runs this image, so nothing was changed", "heroku logs -a oc-web")
+	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded current"})
 }
 
 func TestFailedReleaseIsRolledBack(t *testing.T) {

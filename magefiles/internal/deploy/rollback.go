@@ -136,7 +136,11 @@ func (r *run) interrupted(ctx context.Context, rel *heroku.Release, during strin
 		return e
 	}
 	e.Rollback = &rb
-	r.say("rolled back: %s (rollback to %s) %s", rb.Name(), r.previous.Name(), state(rb))
+	now := rb.Status
+	if now == heroku.StatusPending {
+		now = "is pending"
+	}
+	r.say("rolled back: %s (rollback to %s) %s", rb.Name(), r.previous.Name(), now)
 	return e
 }
 
