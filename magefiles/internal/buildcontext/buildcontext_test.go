@@ -112,6 +112,19 @@ func TestTheRepositoryDockerfile(t *testing.T) {
 	if fmt.Sprint(d.Sources) != "[oc-lettings]" {
 		t.Errorf("the Dockerfile copies %q, want only the binary (mage build makes nothing else)", d.Sources)
 	}
+	ignore, err := os.ReadFile("../../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(ignore), "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "!"); ok {
+			kept = append(kept, name)
+		}
+	}
+	if fmt.Sprint(kept) != fmt.Sprint(d.Sources) || !strings.Contains(string(ignore), "\n*\n") {
+		t.Errorf(".dockerignore keeps %q of everything, want only what the Dockerfile copies, %q", kept, d.Sources)
+	}
 	for _, arg := range []string{"VERSION", "REVISION", "CREATED", "SOURCE"} {
 		if !strings.Contains(fmt.Sprint(d.Args), arg) {
 			t.Errorf("the Dockerfile does not declare ARG %s, which mage build sets", arg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
@@ -40,6 +41,19 @@ func TestMageBuildAndPush(t *testing.T) {
 		out, code = imagetest.Mage(t, dir, env, "build")
 		if code != 0 || !strings.HasPrefix(out, "up to date: "+local.NamesFor(info).Commit) {
 			t.Errorf("second build: exit %d, output:\n%s", code, out)
+		}
+	})
+
+	t.Run("no engine", func(t *testing.T) {
+		for _, host := range []string{"tcp://127.0.0.1:1", "unix:///nonexistent/docker.sock"} {
+			start := time.Now()
+			out, code := imagetest.Mage(t, dir, map[string]string{"DOCKER_HOST": host, "IMAGE_NAME": name}, "build")
+			if code != 1 || !strings.HasPrefix(out, "Error: cannot reach the Docker engine at "+host) || strings.Count(out, "\n") != 1 {
+				t.Errorf("exit %d, output:\n%s\nwant one line saying the engine is unreachable", code, out)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s", took)
+			}
 		}
 	})
 

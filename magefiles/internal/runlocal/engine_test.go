@@ -240,8 +240,22 @@ func TestMageRunLocal(t *testing.T) {
 			if status, _ := get(t, url); status != http.StatusOK {
 				t.Errorf("GET / = %d", status)
 			}
-			if names := containersOf(t, s.raw, latest); len(names) != 1 {
-				t.Errorf("containers while running: %q, want one", names)
+			names := containersOf(t, s.raw, latest)
+			if len(names) != 1 {
+				t.Fatalf("containers while running: %q, want one", names)
+			}
+			c, err := s.raw.ContainerInspect(context.Background(), strings.TrimPrefix(names[0], "/"), client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if env := strings.Join(c.Container.Config.Env, " "); !strings.Contains(env, "SENTRY_ENVIRONMENT=runlocal-test") ||
+				strings.Contains(env, "SENTRY_DSN") || !strings.Contains(env, fmt.Sprintf("PORT=%d", port)) {
+				t.Errorf("the site's environment %q, want PORT and SENTRY_ENVIRONMENT passed, SENTRY_DSN (unset) not", env)
+			}
+			for _, b := range c.Container.HostConfig.PortBindings {
+				if len(b) != 1 || b[0].HostIP.String() != "127.0.0.1" {
+					t.Errorf("port published on %v, want 127.0.0.1 only", b)
+				}
 			}
 
 			target := cmd.Process.Pid
@@ -260,6 +274,7 @@ func TestMageRunLocal(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("runLocal did not stop")
 			}
+
 			// Whatever way it was stopped, the container must go, within
 			// the 5 s mage allows.
 			deadline := time.Now().Add(6 * time.Second)
