@@ -1,6 +1,7 @@
 // Package lint runs the project's linters: golangci-lint (pinned in
-// tools/go.mod, configured by .golangci.yml, magefiles included) and
-// shellcheck on every shell script.
+// tools/go.mod, configured by .golangci.yml, magefiles included),
+// shellcheck on every shell script, and the offline check of the CircleCI
+// config (package circleci).
 package lint
 
 import (
@@ -15,7 +16,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // GolangciLint returns the command that runs the pinned golangci-lint on the
@@ -104,5 +107,24 @@ func Run(ctx context.Context, r *runner.Runner, dir string) error {
 			failed = append(failed, fmt.Errorf("shellcheck found problems: %w", err))
 		}
 	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if err := CircleCI(ctx, r, dir, settings.OS); err != nil {
+		failed = append(failed, fmt.Errorf("the CircleCI config check found problems: %w", err))
+	}
 	return errors.Join(failed...)
+}
+
+// CircleCI checks the repository's .circleci/config.yml offline: against
+// CircleCI's schema (CIRCLECI_SCHEMA, by default next to the repository;
+// skipped with a notice when it is absent from there) and against the
+// project's rules, with the targets mage lists. Notices go where r's
+// output goes.
+func CircleCI(ctx context.Context, r *runner.Runner, dir string, env settings.Env) error {
+	out := r.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	return circleci.Lint(ctx, dir, env, circleci.Mage{Runner: r, Dir: dir}, out)
 }
