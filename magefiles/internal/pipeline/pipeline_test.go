@@ -1,0 +1,406 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/oc-lettings/oc-lettings/app/buildinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
+)
+
+// notRun are the targets the test does not run, with the reason. The
+// target must still exist: mage is asked for its usage.
+var notRun = map[string]string{
+	"test": "this test is itself run by mage test: running the suite inside it would run this test again " +
+		"(recursion) and double the time; the run of mage test that includes this test is the evidence " +
+		"that the target passes, and the config check proves its results are stored",
+}
+
+// commandTimeout bounds one mage command of a job.
+const commandTimeout = 15 * time.Minute
+
+// TestThePipelineAsWrittenPasses runs the mage commands of every job of the
+// delivery workflow, in order, in a committed copy of the work tree, with
+// the environment the CircleCI contexts would give, against real and fake
+// services; then checks what each service was left with.
+func TestThePipelineAsWrittenPasses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the pipeline end-to-end test runs the CircleCI jobs' mage commands (lint, build, push, deploy), " +
+			"which takes minutes: skipped with -short")
+	}
+	raw := testenv.Docker(t)
+	ctx := context.Background()
+
+	root := imagetest.Root(t)
+	cfg, err := circleci.Load(filepath.Join(root, circleci.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := circleci.ProjectRules(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := workflowOrder(t, cfg, rules.Chain)
+
+	// The services: one registry for Docker Hub (its own user) and for
+	// Heroku's registry (user "_" and the API key), the fake Heroku API
+	// looking into that registry, and the fake Sentry API.
+	apiKey := imagetest.Unique(t, "heroku-key-")
+	reg := testenv.StartRegistry(t, testenv.WithUser("_", apiKey))
+	api := herokutest.NewServer(apiKey)
+	t.Cleanup(api.Close)
+	api.SetImages(herokutest.Registry{Host: reg.Host, User: reg.User, Password: reg.Password})
+	app := imagetest.Unique(t, "oc-pipeline-")
+	api.AddApp(herokutest.App{Name: app})
+	sentryToken := imagetest.Unique(t, "sentry-token-")
+	sentry := sentryreleasetest.NewServer(sentryToken, "oc", "lettings")
+	t.Cleanup(sentry.Close)
+
+	dir := committedCopy(t, root)
+	commit := strings.TrimSpace(imagetest.Git(t, dir, "rev-parse", "HEAD"))
+	version := strings.TrimSpace(imagetest.Git(t, dir, "describe", "--tags", "--always", "--dirty"))
+
+	image := imagetest.Unique(t, "oc-pipeline-")
+	userRepo := docker.Repository(reg.Host, reg.User, image)
+	herokuRepo := docker.HerokuRepository(reg.Host, app)
+	jobImages := []string{userRepo + ":" + commit, userRepo + ":latest", herokuRepo + ":latest"}
+	imagetest.RemoveWhenDone(t, raw, jobImages...)
+
+	port := freePort(t)
+	env := map[string]string{
+		"CI":                        "true", // as CircleCI sets it
+		settings.DockerHubUser.Name: reg.User, settings.DockerHubPass.Name: reg.Password,
+		settings.DockerRegistry.Name: reg.Host, settings.ImageName.Name: image,
+		settings.HerokuAPIKey.Name: apiKey, settings.HerokuAppName.Name: app,
+		settings.HerokuAPIURL.Name: api.URL, settings.HerokuRegistry.Name: reg.Host,
+		settings.HealthURL.Name:       fmt.Sprintf("http://127.0.0.1:%d/healthz", port),
+		settings.SentryAuthToken.Name: sentryToken, settings.SentryOrg.Name: sentry.Org,
+		settings.SentryProject.Name: sentry.Project, settings.SentryURL.Name: sentry.URL,
+	}
+	if schema, _ := circleci.SchemaPath(root, settings.OS); exists(schema) {
+		env[settings.CircleCISchema.Name] = schema // the copy has no ../shared next to it
+	}
+
+	// Heroku runs the released image; here a container of it plays the dyno
+	// whose /healthz the deploy checks.
+	dyno := startDynos(t, api, app, port)
+
+	var outputs strings.Builder // everything the jobs printed
+	for _, wj := range jobs {
+		jobEnv := jobEnvironment(t, env, cfg.Jobs[wj.Job])
+		var diagnoses [][]string
+		for _, run := range cfg.MageRuns(wj.Job) {
+			args := runnable(ctx, t, dir, wj.Job, run.Args)
+			switch {
+			case len(args) == 0:
+				continue
+			case run.Step.When == "on_fail":
+				diagnoses = append(diagnoses, args)
+				continue
+			}
+			out, err := mage(ctx, dir, jobEnv, args)
+			outputs.WriteString(out)
+			if err != nil {
+				t.Fatalf("job %s: go tool mage %s: %v\n%s", wj.Job, strings.Join(args, " "), err, out)
+			}
+			t.Logf("job %s: go tool mage %s: passed", wj.Job, strings.Join(args, " "))
+		}
+		// The step a job runs when it fails must work too, and find the
+		// job's stage ready, since the job passed.
+		for _, args := range diagnoses {
+			out, err := mage(ctx, dir, jobEnv, args)
+			outputs.WriteString(out)
+			if err != nil {
+				t.Errorf("job %s: its diagnosis go tool mage %s failed: %v\n%s", wj.Job, strings.Join(args, " "), err, out)
+			}
+		}
+		// Each CircleCI job gets a fresh Docker engine: forget the images,
+		// so that deploy must pull the one build-and-push pushed.
+		removeImages(raw, jobImages)
+	}
+
+	// What the jobs left behind.
+	pushed, err := reg.Manifest(ctx, reg.User+"/"+image, commit)
+	if err != nil {
+		t.Fatalf("build-and-push left no image for commit %s in the registry: %v", commit, err)
+	}
+	releases := api.Releases(app)
+	if len(releases) == 0 || !releases[len(releases)-1].Current || releases[len(releases)-1].Image != pushed.Config.Digest {
+		t.Errorf("deploy did not leave the pushed image (%s) as the current release: %+v", pushed.Config.Digest, releases)
+	}
+	if served := dyno.served(); served != pushed.Config.Digest {
+		t.Errorf("the dyno that answered /healthz ran %q, want the pushed image %s", served, pushed.Config.Digest)
+	}
+	rel, ok := sentry.Release(buildinfo.ReleaseName(version))
+	if !ok || rel.DateReleased == "" || len(rel.Deploys) != 1 {
+		t.Errorf("deploy did not record a finalised Sentry release %s with one deploy: %+v (requests %v)",
+			buildinfo.ReleaseName(version), rel, sentry.Requests())
+	}
+	for name, secret := range map[string]string{"DOCKERHUB_PASS": reg.Password, "HEROKU_API_KEY": apiKey, "SENTRY_AUTH_TOKEN": sentryToken} {
+		if strings.Contains(outputs.String(), secret) {
+			t.Errorf("the jobs' output shows the value of %s", name)
+		}
+	}
+}
+
+// workflowOrder returns the jobs of the workflow that runs chain, in an
+// order that respects requires, and checks it is the chain's.
+func workflowOrder(t *testing.T, cfg *circleci.Config, chain []string) []*circleci.WorkflowJob {
+	t.Helper()
+	for _, w := range cfg.Workflows {
+		if w.Job(chain[0]) == nil {
+			continue
+		}
+		order, err := w.Order()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, j := range order {
+			names = append(names, j.Name)
+		}
+		if strings.Join(names, " ") != strings.Join(chain, " ") {
+			t.Fatalf("workflow %s runs %v, want %v", w.Name, names, chain)
+		}
+		return order
+	}
+	t.Fatalf("no workflow runs %s", chain[0])
+	return nil
+}
+
+// runnable returns the mage arguments to run for a step's mage command:
+// the command as written, less the targets in notRun, which must exist.
+func runnable(ctx context.Context, t *testing.T, dir, job string, args []string) []string {
+	t.Helper()
+	var quiet strings.Builder
+	inv, err := circleci.ParseInvocation(ctx, args, circleci.Mage{Runner: &runner.Runner{Out: &quiet}, Dir: dir})
+	if err != nil {
+		t.Fatalf("job %s runs go tool mage %s: %v\n%s", job, strings.Join(args, " "), err, quiet.String())
+	}
+	out := append([]string(nil), inv.Flags...)
+	kept := 0
+	for _, call := range inv.Targets {
+		if why, skip := notRun[call.Target]; skip {
+			t.Logf("job %s: mage %s exists and is not run here: %s", job, call.Target, why)
+			continue
+		}
+		out = append(append(out, call.Target), call.Args...)
+		kept++
+	}
+	if kept == 0 {
+		return nil
+	}
+	return out
+}
+
+// jobEnvironment returns env with the job's own environment: on top, with
+// TEST_RESULTS_DIR moved into the test's temporary directory.
+func jobEnvironment(t *testing.T, env map[string]string, job *circleci.Job) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for k, v := range env {
+		out[k] = v
+	}
+	for _, s := range job.Environment {
+		out[s.Name] = s.Value
+	}
+	if _, ok := out[settings.TestResultsDir.Name]; ok {
+		out[settings.TestResultsDir.Name] = filepath.Join(t.TempDir(), "test-results")
+	}
+	return out
+}
+
+// mage runs go tool mage args in dir, as a CircleCI run step would, with
+// env as the pipeline's variables (every other one of them unset), and
+// returns all it printed.
+func mage(ctx context.Context, dir string, env map[string]string, args []string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	var vars []string
+	for _, v := range settings.All {
+		vars = append(vars, v.Name+"="+env[v.Name]) // empty is unset, to settings
+	}
+	for k, v := range env {
+		vars = append(vars, k+"="+v)
+	}
+	var out lockedBuilder
+	r := &runner.Runner{Verbose: true, Out: &out}
+	err := r.Run(ctx, runner.Cmd{Name: "go", Args: append([]string{"tool", "mage"}, args...), Dir: dir, Env: vars})
+	return out.String(), err
+}
+
+// committedCopy copies the work tree's files (tracked and untracked, not
+// ignored) into a new git repository and commits them, so the jobs see a
+// clean checkout of a known commit, as CircleCI's checkout step gives.
+func committedCopy(t *testing.T, root string) string {
+	t.Helper()
+	list := imagetest.Git(t, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	dir := t.TempDir()
+	for _, name := range strings.Split(strings.TrimRight(list, "\x00"), "\x00") {
+		src := filepath.Join(root, name)
+		info, err := os.Lstat(src)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !info.Mode().IsRegular()) {
+			continue // deleted in the work tree but not in the index; or not a file
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imagetest.Git(t, dir, "init", "-q")
+	imagetest.Git(t, dir, "add", "-A")
+	imagetest.Git(t, dir, "commit", "-q", "-m", "the work tree, for the pipeline test")
+	return dir
+}
+
+// dynos runs each image Heroku releases for app, as Heroku would.
+type dynos struct {
+	mu    sync.Mutex
+	image string // the image of the dyno that answered /healthz last
+}
+
+func (d *dynos) served() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.image
+}
+
+// startDynos watches the fake's releases of app and runs the image of each
+// new current release in a container listening on port, the way a dyno
+// binds $PORT; the previous one is removed first.
+func startDynos(t *testing.T, api *herokutest.Server, app string, port int) *dynos {
+	t.Helper()
+	eng, err := docker.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dynos{}
+	done := make(chan struct{})
+	var running string // container ID
+	stop := func() {
+		if running != "" {
+			_ = eng.RemoveContainer(context.Background(), running, time.Second)
+			running = ""
+		}
+	}
+	go func() {
+		defer close(done)
+		defer stop()
+		started := ""
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			rels := api.Releases(app)
+			if len(rels) == 0 {
+				continue
+			}
+			cur := rels[len(rels)-1]
+			if !cur.Current || cur.Status != "succeeded" || cur.Image == "" || cur.Image == started {
+				continue
+			}
+			stop()
+			id, err := eng.CreateContainer(ctx, docker.ContainerSpec{
+				Name:  fmt.Sprintf("%s-web-%d", app, cur.Version),
+				Image: cur.Image,
+				Env:   []string{"PORT=" + strconv.Itoa(port)},
+				Port:  port,
+			})
+			if err == nil {
+				running = id
+				err = eng.StartContainer(ctx, id)
+			}
+			if err != nil {
+				t.Errorf("starting a dyno of release v%d: %v", cur.Version, err)
+				return
+			}
+			started = cur.Image
+			d.mu.Lock()
+			d.image = cur.Image
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = eng.Close()
+	})
+	return d
+}
+
+// removeImages removes image references, as a fresh engine would not have
+// them.
+func removeImages(raw *client.Client, refs []string) {
+	for _, ref := range refs {
+		_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// lockedBuilder collects a child's output, which the runner writes from two
+// streams.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
