@@ -12,6 +12,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -93,25 +94,41 @@ const DefaultTimeout = 20 * time.Second
 
 // New returns a Doctor for the repository at dir, the process environment,
 // the Docker engine it names and the Heroku API. Child processes (go, git)
-// run through r.
+// run through r; what they print when they fail is left to the table,
+// unless r is verbose.
 func New(r *runner.Runner, dir string) *Doctor {
+	quiet := *r
+	if !quiet.Verbose {
+		quiet.Out = io.Discard
+	}
 	return &Doctor{
-		Env: settings.OS,
-		Dir: dir,
-		GoVersion: func(ctx context.Context) (string, error) {
-			return r.Output(ctx, runner.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Dir: dir})
-		},
-		LookPath: exec.LookPath,
-		Git:      func(ctx context.Context) (gitinfo.Info, error) { return gitinfo.Read(ctx, r, dir) },
+		Env:       settings.OS,
+		Dir:       dir,
+		GoVersion: func(ctx context.Context) (string, error) { return goVersion(ctx, r, dir) },
+		LookPath:  exec.LookPath,
+		Git:       func(ctx context.Context) (gitinfo.Info, error) { return gitinfo.Read(ctx, &quiet, dir) },
 		Docker: func(ctx context.Context) (Engine, error) {
 			e, err := docker.Connect(ctx)
 			if err != nil {
-				return nil, err
+				return nil, err // not a nil *docker.Engine in a non-nil Engine
 			}
 			return e, nil
 		},
 		Heroku: func(cfg heroku.Config) Heroku { return heroku.New(cfg) },
 	}
+}
+
+// goVersion asks the go command in dir its version. When it cannot answer
+// (a go.mod that asks for a newer Go, with GOTOOLCHAIN=local), the error
+// carries what go said.
+func goVersion(ctx context.Context, r *runner.Runner, dir string) (string, error) {
+	var said strings.Builder
+	q := runner.Runner{Out: &said, Redactor: r.Redactor}
+	v, err := q.Output(ctx, runner.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Dir: dir})
+	if err != nil && strings.TrimSpace(said.String()) != "" {
+		return "", fmt.Errorf("%s (%w)", strings.TrimSpace(said.String()), err)
+	}
+	return v, err
 }
 
 // Run runs the checks the stages need (the online ones too when online) and
@@ -130,19 +147,13 @@ func (d *Doctor) Run(ctx context.Context, stages []Stage, online bool) *Report {
 			}
 		}
 	}
-	needs := func(sts ...Stage) bool { return len(intersect(sts, stages)) > 0 }
-
 	add(d.goToolchain(ctx))
-	var engine Engine
-	if needs(Test, Build, Push, Deploy) {
-		var res Result
-		engine, res = d.dockerEngine(ctx, stages)
-		add(res)
-		if engine != nil {
-			defer func() { _ = engine.Close() }()
-		}
+	engine, res := d.dockerEngine(ctx, stages) // every stage uses it
+	add(res)
+	if engine != nil {
+		defer func() { _ = engine.Close() }()
 	}
-	if needs(Build, Push, Deploy) {
+	if len(intersect(stages, []Stage{Build, Push, Deploy})) > 0 {
 		add(d.gitCheckout(ctx, stages))
 	}
 	add(d.tool(Test, "docker-registry", "the integration tests start it", "sudo apt-get install docker-registry (or sudo .ci/setup)", "registry"))
