@@ -372,7 +372,7 @@ func TestInterrupted(t *testing.T) {
 			waitFor:  "release v2 pending",
 			rollback: true,
 			want: []string{
-				"deploy interrupted (context canceled) while waiting for v2 to be released: v2 was pending, v1 was current before",
+				"deploy interrupted while waiting for v2 to be released: v2 was pending, v1 was current before",
 				"rolled back: v3 (rollback to v1, the release current before this deploy) succeeded",
 			},
 			releases: []string{"v1 succeeded", "v2 pending", "v3 succeeded current"},
@@ -430,7 +430,10 @@ func TestInterrupted(t *testing.T) {
 				t.Fatalf("err = %v, want an interrupted RollbackError, rolled back: %v", err, tc.rollback)
 			}
 			contains(t, "the error", err.Error(), tc.want...)
-			contains(t, "the output", w.out.String(), "interrupted (context canceled)")
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("errors.Is(err, context.Canceled) is false for %v", err)
+			}
+			contains(t, "the output", w.out.String(), "interrupted while ")
 			equal(t, "releases", w.releases(), tc.releases)
 		})
 	}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -103,20 +104,20 @@ func (r *run) recover(ctx context.Context, rel heroku.Release, cause error, duri
 // RollbackWindow: it finds the release, rolls back without waiting for the
 // rollback to finish, and says what state the app is in.
 func (r *run) interrupted(ctx context.Context, rel *heroku.Release, during string) error {
-	cause := context.Cause(ctx)
+	stop := stopped{context.Cause(ctx)}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RollbackWindow)
 	defer cancel()
 	h, app := r.d.Heroku, r.app.Name
-	r.say("interrupted (%v) while %s: checking the app's releases", cause, during)
+	r.say("%v while %s: checking the app's releases", stop, during)
 
 	if rel == nil {
 		newest, err := h.Releases(wctx, app, 1)
 		if err != nil {
-			return fmt.Errorf("deploy interrupted (%w) while %s, and whether Heroku made a release is unknown (%w): "+
-				"check with heroku releases -a %s%s", cause, during, err, app, r.rollbackHint())
+			return fmt.Errorf("deploy %w while %s, and whether Heroku made a release is unknown (%w): "+
+				"check with heroku releases -a %s%s", stop, during, err, app, r.rollbackHint())
 		}
 		if len(newest) == 0 || r.latest != nil && newest[0].ID == r.latest.ID {
-			return fmt.Errorf("deploy interrupted (%w) while %s: Heroku made no release, %s", cause, during, r.runs())
+			return fmt.Errorf("deploy %w while %s: Heroku made no release, %s", stop, during, r.runs())
 		}
 		rel = &newest[0]
 	} else if fresh, err := h.Release(wctx, app, rel.ID); err == nil {
@@ -125,7 +126,7 @@ func (r *run) interrupted(ctx context.Context, rel *heroku.Release, during strin
 
 	e := &RollbackError{
 		App: app, Interrupted: true, Release: *rel, Previous: r.previous,
-		Cause: fmt.Errorf("deploy interrupted (%w) while %s: %s %s, %s", cause, during, rel.Name(), state(*rel), r.runs()),
+		Cause: fmt.Errorf("deploy %w while %s: %s %s, %s", stop, during, rel.Name(), state(*rel), r.runs()),
 	}
 	if r.previous == nil {
 		return e
@@ -155,6 +156,20 @@ func state(rel heroku.Release) string {
 		return "had " + rel.Status
 	}
 }
+
+// stopped is why a deploy's context ended, in a word: Ctrl-C and SIGTERM
+// (through mage or signal.NotifyContext) interrupt it, mage -t times it
+// out. errors.Is sees the context's cause through it.
+type stopped struct{ cause error }
+
+func (s stopped) Error() string {
+	if errors.Is(s.cause, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return "interrupted"
+}
+
+func (s stopped) Unwrap() error { return s.cause }
 
 // runs says which release was current before the deploy.
 func (r *run) runs() string {
