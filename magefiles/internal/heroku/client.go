@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	hk "github.com/heroku/heroku-go/v6"
 )
@@ -32,7 +33,8 @@ type Config struct {
 	APIURL string // default https://api.heroku.com (HEROKU_API_URL)
 	APIKey string // sent only as a bearer token
 
-	// Transport carries the requests; nil means http.DefaultTransport.
+	// Transport carries the requests; nil means http.DefaultTransport's
+	// settings, with at most a minute to wait for each answer.
 	Transport http.RoundTripper
 	// Retry bounds the retries; zero fields take their defaults.
 	Retry RetryPolicy
@@ -68,6 +70,13 @@ func New(cfg Config) *Client {
 	inner := cfg.Transport
 	if inner == nil {
 		inner = http.DefaultTransport
+		// A request Heroku never answers must not hang a CI job: each
+		// attempt waits at most a minute for the answer to start.
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			t = t.Clone()
+			t.ResponseHeaderTimeout = time.Minute
+			inner = t
+		}
 	}
 	retry := &retryTransport{base: inner, policy: cfg.Retry.withDefaults(), logf: cfg.Logf}
 	newService := func(extra http.Header) (*hk.Service, *http.Client) {
