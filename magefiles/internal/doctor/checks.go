@@ -84,7 +84,7 @@ func (d *Doctor) dockerEngine(ctx context.Context, stages []Stage) (Engine, Resu
 	// building, pushing and deploying cannot do without it.
 	required := d.inCI() || len(intersect(stages, []Stage{Build, Push, Deploy})) > 0
 	missing := func(detail string) (Engine, Result) {
-		fix := "start Docker Desktop or dockerd (on Debian or Ubuntu: sudo .ci/setup), or point DOCKER_HOST at a running engine"
+		fix := "start Docker Desktop or dockerd (on Debian or Ubuntu, sudo .ci/setup installs and starts one), or point DOCKER_HOST at a running engine"
 		if !required {
 			return nil, res.warn(detail+": the integration tests will be skipped", fix)
 		}
