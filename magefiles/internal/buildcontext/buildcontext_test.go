@@ -174,7 +174,7 @@ func TestMake(t *testing.T) {
 	}
 	binary := write("bin/image/app", "ELF...", 0o755)
 	write("docs/readme.txt", "read me", 0o600)
-	write(".env", "DOCKERHUB_PASS=hunter2", 0o600) // must never reach the context
+	write(".env", "TOKEN=hunter2", 0o600) // must never reach the context
 	write("app", "a stale file the build's own binary replaces", 0o644)
 
 	d, err := Parse([]byte("FROM scratch\nCOPY app /app\nCOPY docs/readme.txt /readme\n"))

@@ -44,7 +44,7 @@ type fixture struct {
 	info gitinfo.Info
 }
 
-func newFixture(t *testing.T, where Where) *fixture {
+func newFixture(t testing.TB, where Where) *fixture {
 	t.Helper()
 	raw := testenv.Docker(t)
 	for k, v := range secrets {
@@ -62,7 +62,7 @@ func newFixture(t *testing.T, where Where) *fixture {
 	return f
 }
 
-func (f *fixture) readGit(t *testing.T) {
+func (f *fixture) readGit(t testing.TB) {
 	t.Helper()
 	info, err := gitinfo.Read(context.Background(), f.b.Runner, f.dir)
 	if err != nil {
@@ -72,7 +72,7 @@ func (f *fixture) readGit(t *testing.T) {
 	imagetest.RemoveWhenDone(t, f.raw, f.b.Where.NamesFor(info).Tags()...)
 }
 
-func (f *fixture) build(t *testing.T) Result {
+func (f *fixture) build(t testing.TB) Result {
 	t.Helper()
 	res, err := f.b.Build(context.Background(), f.info)
 	if err != nil {

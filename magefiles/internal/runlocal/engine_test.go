@@ -36,7 +36,7 @@ type built struct {
 	res  image.Result
 }
 
-func buildSite(t *testing.T, where image.Where) *built {
+func buildSite(t testing.TB, where image.Where) *built {
 	t.Helper()
 	raw := testenv.Docker(t)
 	eng, err := docker.Connect(context.Background())
@@ -73,7 +73,7 @@ func containersOf(t *testing.T, raw *client.Client, image string) []string {
 	return names
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	var lc net.ListenConfig
 	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
