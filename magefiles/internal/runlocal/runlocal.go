@@ -75,13 +75,17 @@ func Run(ctx context.Context, eng Engine, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	id, err := eng.CreateContainer(ctx, docker.ContainerSpec{
+	// Created even if Ctrl-C comes meanwhile: a request cut off half-way
+	// could leave a container the engine made but whose ID never arrived.
+	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+	id, err := eng.CreateContainer(createCtx, docker.ContainerSpec{
 		Name:   name,
 		Image:  o.Image,
 		Env:    append([]string{settings.Port.Name + "=" + strconv.Itoa(o.Port)}, o.Env...),
 		Port:   o.Port,
 		Labels: map[string]string{Label: "local"},
 	})
+	cancelCreate()
 	if err != nil {
 		return err
 	}
@@ -101,6 +105,9 @@ func Run(ctx context.Context, eng Engine, o Options) (err error) {
 		}
 		stopLogs()
 	}()
+	if ctx.Err() != nil {
+		return nil
+	}
 
 	if err := eng.StartContainer(ctx, id); err != nil {
 		if docker.IsPortInUse(err) {

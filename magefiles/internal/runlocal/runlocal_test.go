@@ -51,8 +51,11 @@ func (f *fakeEngine) Calls() string {
 	return strings.Join(f.calls, " ")
 }
 
-func (f *fakeEngine) CreateContainer(_ context.Context, spec docker.ContainerSpec) (string, error) {
+func (f *fakeEngine) CreateContainer(ctx context.Context, spec docker.ContainerSpec) (string, error) {
 	f.record("create")
+	if ctx.Err() != nil {
+		return "", ctx.Err() // as the client does: the engine may have made it all the same
+	}
 	f.spec = spec
 	if f.createErr != nil {
 		return "", f.createErr
@@ -229,6 +232,18 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 				t.Errorf("the site's log was not shown: %q", out.String())
 			}
 		})
+	}
+}
+
+func TestRunInterruptedBeforeCreateStillCleansUp(t *testing.T) {
+	eng := newFakeEngine()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C just before the container is created
+	if err := Run(ctx, eng, Options{Image: "x", Port: site(t, http.StatusOK), Out: io.Discard, Err: io.Discard}); err != nil {
+		t.Errorf("an interrupted run returned %v", err)
+	}
+	if eng.Calls() != "create remove" {
+		t.Errorf("calls %q: a container made during Ctrl-C is not removed", eng.Calls())
 	}
 }
 
