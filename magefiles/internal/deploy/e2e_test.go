@@ -369,7 +369,32 @@ func buildImage(t testing.TB, raw *client.Client, ref string, files map[string][
 	if err != nil {
 		t.Fatal(err)
 	}
+	removeImageWhenDone(t, raw, img.ID)
 	return img.ID
+}
+
+// removeImageWhenDone removes, when the test ends, the image id, which
+// only this test made, with every name and digest reference it was given,
+// and the intermediate images the classic builder left as its parents
+// (they would stay behind once a pull replaces the image: pulled images
+// have no parents).
+func removeImageWhenDone(t testing.TB, raw *client.Client, id string) {
+	t.Helper()
+	chain := []string{id}
+	if list, err := raw.ImageList(context.Background(), client.ImageListOptions{All: true}); err == nil {
+		parents := map[string]string{}
+		for _, img := range list.Items {
+			parents[img.ID] = img.ParentID
+		}
+		for p := parents[id]; p != ""; p = parents[p] {
+			chain = append(chain, p)
+		}
+	}
+	t.Cleanup(func() {
+		for _, ref := range chain {
+			_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		}
+	})
 }
 
 func removeWhenDone(t testing.TB, raw *client.Client, ref string) {

@@ -40,6 +40,7 @@ func TestMageDeploy(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("mage push left no image %s:%s (%v)", repo, info.Commit, err)
 	}
+	removeImageWhenDone(t, s.raw, id) // built from the copy's own commit: this test's alone
 	// A fresh CI executor: the deploy pulls the image.
 	if _, err := s.raw.ImageRemove(context.Background(), repo+":"+info.Commit, client.ImageRemoveOptions{}); err != nil {
 		t.Fatal(err)
