@@ -288,7 +288,8 @@ func TestProgressPlainWritesStateChangesOnly(t *testing.T) {
 		{ID: "bbb", Status: "Layer already exists"},
 		{ID: "aaa", Status: "Pushed"},
 		{Status: "latest: digest: sha256:0123 size: 528"},
-		{}, // aux only
+		{},          // aux only
+		{ID: "aaa"}, // no status: nothing to show
 	} {
 		p.Update(m)
 	}

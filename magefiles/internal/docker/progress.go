@@ -44,10 +44,10 @@ func (p *Progress) Update(m jsonstream.Message) {
 	if p == nil || p.w == nil {
 		return
 	}
+	if m.Status == "" {
+		return // auxiliary data only
+	}
 	if m.ID == "" {
-		if m.Status == "" {
-			return // auxiliary data only
-		}
 		p.layers, p.drawn = nil, 0 // the layer lines above stay as they are
 		fmt.Fprintln(p.w, m.Status)
 		return
