@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
@@ -203,6 +204,12 @@ func (r *run) image(ctx context.Context) (string, error) {
 	id, found, err := r.d.Engine.ImageID(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("looking for image %s: %w", ref, err)
+	}
+	if !found && !strings.Contains(ref, "/") {
+		// A local name (no DOCKERHUB_USERNAME): pulling it would ask Docker
+		// Hub for its official image of that name.
+		return "", fmt.Errorf("image %s is not in the local engine, and without DOCKERHUB_USERNAME there is no registry to pull it from: "+
+			"build it here with mage build, or set DOCKERHUB_USERNAME (and DOCKERHUB_PASS) to deploy the image CI pushed", ref)
 	}
 	if !found {
 		r.say("image %s is not in the local engine: pulling it", ref)

@@ -464,3 +464,20 @@ func TestPullRefused(t *testing.T) {
 	contains(t, "the error", err.Error(), "pulling image "+imageRef, "refused the credentials for user alice", "check DOCKERHUB_USERNAME and DOCKERHUB_PASS")
 	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
 }
+
+// Without DOCKERHUB_USERNAME the image has a local name, which is never
+// pulled: Docker Hub would answer with its official image of that name.
+func TestLocalNameIsNotPulled(t *testing.T) {
+	w := newWorld(t)
+	w.engine.local = map[string]string{}
+	cfg := w.config()
+	cfg.Image = "oc-lettings:" + newCommit
+	_, err := w.run(cfg)
+	if err == nil {
+		t.Fatal("deploy succeeded")
+	}
+	contains(t, "the error", err.Error(), "image oc-lettings:"+newCommit+" is not in the local engine", "without DOCKERHUB_USERNAME", "mage build")
+	if calls := w.engine.Calls(); len(calls) != 0 {
+		t.Errorf("engine calls = %v, want none", calls)
+	}
+}
