@@ -481,3 +481,36 @@ func TestLocalNameIsNotPulled(t *testing.T) {
 		t.Errorf("engine calls = %v, want none", calls)
 	}
 }
+
+// Ctrl-C while the release request is in flight: whether Heroku made the
+// release is found out, and it is rolled back.
+func TestInterruptedDuringTheReleaseRequest(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lostAnswer := roundTrip(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if r.Method != http.MethodPatch || err != nil {
+			return resp, err
+		}
+		_ = resp.Body.Close()
+		cancel() // Ctrl-C after Heroku made the release, before its answer arrives
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	})
+	cfg := w.config()
+	d := w.deployer(cfg)
+	d.Heroku = heroku.New(heroku.Config{APIURL: cfg.APIURL, APIKey: cfg.APIKey, Transport: lostAnswer})
+	_, err := d.Run(ctx)
+	w.noSecrets(err)
+	var rb *deploy.RollbackError
+	if !errors.As(err, &rb) || !rb.Interrupted || !rb.RolledBack() {
+		t.Fatalf("err = %v, want an interrupted deploy, rolled back", err)
+	}
+	contains(t, "the error", err.Error(), "deploy interrupted while asking Heroku to release the image: v2 had succeeded, v1 was current before")
+	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded", "v3 succeeded current"})
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
