@@ -153,6 +153,22 @@ func (e *Engine) Tag(ctx context.Context, source, target string) error {
 	return nil
 }
 
+// RemoveUntagged removes the image id, and the untagged parents it was built
+// on, if nothing names it any more: the image a tag pointed at before a
+// rebuild moved the tag. An image that still has a tag, or that a container
+// uses, stays, and so does one that is already gone.
+func (e *Engine) RemoveUntagged(ctx context.Context, id string) error {
+	img, found, err := e.Image(ctx, id)
+	if err != nil || !found || len(img.Tags) > 0 {
+		return err
+	}
+	_, err = e.cli.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("removing the replaced image %s: %w", id, err)
+	}
+	return nil
+}
+
 // PushResult tells what a push did.
 type PushResult struct {
 	Digest   string // the manifest digest the registry stored

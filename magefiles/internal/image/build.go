@@ -93,15 +93,15 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 		return Result{}, err
 	}
 
-	img, found, err := b.Engine.Image(ctx, names.Commit)
+	old, found, err := b.Engine.Image(ctx, names.Commit)
 	if err != nil {
 		return Result{}, err
 	}
-	if found && img.Labels[FingerprintLabel] == fingerprint && img.Platform() == Platform {
-		if err := b.tagLatest(ctx, img.ID, names.Latest); err != nil {
+	if found && old.Labels[FingerprintLabel] == fingerprint && old.Platform() == Platform {
+		if err := b.tagLatest(ctx, old.ID, names.Latest); err != nil {
 			return Result{}, err
 		}
-		return Result{Names: names, Image: img, UpToDate: true, Took: time.Since(start)}, nil
+		return Result{Names: names, Image: old, UpToDate: true, Took: time.Since(start)}, nil
 	}
 
 	if err := gobuild.Build(ctx, b.Runner, compile); err != nil {
@@ -117,7 +117,7 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 		Labels:    map[string]string{FingerprintLabel: fingerprint},
 		Platform:  Platform,
 	}
-	img, err = b.build(ctx, buildCtx, opts)
+	img, err := b.build(ctx, buildCtx, opts)
 	if err == nil && img.Platform() != Platform {
 		// The classic builder's cache does not tell platforms apart: a
 		// step cached from another platform's build must be redone.
@@ -129,6 +129,13 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 	}
 	if img.Platform() != Platform {
 		return Result{}, fmt.Errorf("the Docker engine built a %s image, not %s: update Docker, or build on an amd64 machine", img.Platform(), Platform)
+	}
+	if replaced := old.ID; replaced != "" && replaced != img.ID {
+		// Rebuilding a dirty work tree moves its tag: without this, every
+		// edit-and-build would leave an unnamed image behind.
+		if err := b.Engine.RemoveUntagged(ctx, replaced); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Names: names, Image: img, Took: time.Since(start)}, nil
 }

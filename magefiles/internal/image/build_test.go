@@ -193,6 +193,21 @@ func TestBuild(t *testing.T) {
 		if _, err := f.b.Push(ctx, dirty, docker.Auth{}, nil); !errors.Is(err, ErrDirty) {
 			t.Errorf("pushing a dirty build: %v, want ErrDirty", err)
 		}
+
+		// Edit and build again: the tag moves, and the image it named goes.
+		if err := os.WriteFile(main, append(src, "\nvar _ = \"changed again\"\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		again := f.build(t)
+		if again.UpToDate || again.Image.ID == dirty.Image.ID || again.Names.Commit != dirty.Names.Commit {
+			t.Fatalf("second dirty build %+v", again)
+		}
+		if _, found, _ := f.b.Engine.Image(ctx, dirty.Image.ID); found {
+			t.Error("the image the dirty tag named before is still there, unnamed")
+		}
+		if _, found, _ := f.b.Engine.Image(ctx, img.ID); !found {
+			t.Error("the committed image went too")
+		}
 	})
 }
 
