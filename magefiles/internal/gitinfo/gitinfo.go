@@ -16,7 +16,7 @@ import (
 type Info struct {
 	Commit  string // full commit hash
 	Dirty   bool   // the work tree has changes not committed
-	Version string // git describe --tags --always --dirty, e.g. v1.2.0-3-gabc1234 or abc1234
+	Version string // git describe --tags --always --dirty, e.g. v1.2.0-3-gabc1234 or abc1234; -dirty whenever Dirty
 	Source  string // https URL of the origin remote; empty when there is none
 	// Time is the commit's committer date: a timestamp that is the same on
 	// every machine, for reproducible builds (SOURCE_DATE_EPOCH).
@@ -47,6 +47,9 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	version, err := git("describe", "--tags", "--always", "--dirty")
 	if err != nil {
 		return Info{}, fmt.Errorf("describing the git commit: %w", err)
+	}
+	if status != "" && !strings.HasSuffix(version, "-dirty") {
+		version += "-dirty" // git describe overlooks new files that are not yet added
 	}
 	date, err := git("show", "-s", "--format=%cI", "HEAD")
 	if err != nil {

@@ -83,4 +83,16 @@ func TestRead(t *testing.T) {
 	if !info.Dirty || info.Version != "v1.0.0-dirty" {
 		t.Errorf("dirty tagged tree: %+v", info)
 	}
+
+	git("commit", "-q", "-am", "second")
+	if err := os.WriteFile(filepath.Join(dir, "new.go"), []byte("package x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err = Read(ctx, r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Dirty || !strings.HasSuffix(info.Version, "-dirty") {
+		t.Errorf("a new file not yet added: %+v, want dirty, and a version that says so", info)
+	}
 }
