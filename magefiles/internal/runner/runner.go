@@ -76,12 +76,15 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 }
 
 // Output runs c and returns its standard output, with surrounding space
-// trimmed. Standard error is treated as by Run.
+// trimmed. Standard error is treated as by Run. The output is data for the
+// caller, returned as the child wrote it: masking it could corrupt it (a
+// one-letter password would garble a commit hash), so a caller that shows
+// it masks it.
 func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 	var stdout bytes.Buffer
 	c.Stdout = &stdout
 	err := r.run(ctx, c)
-	return strings.TrimSpace(r.Redactor.String(stdout.String())), err
+	return strings.TrimSpace(stdout.String()), err
 }
 
 func (r *Runner) run(ctx context.Context, c Cmd) error {

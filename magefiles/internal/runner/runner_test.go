@@ -130,3 +130,11 @@ func TestString(t *testing.T) {
 		t.Errorf("String = %s, want %s", got, want)
 	}
 }
+
+func TestOutputIsDataNotMasked(t *testing.T) {
+	r := &Runner{Redactor: redact.New("a")}
+	got, err := r.Output(context.Background(), Command("echo", "abcabc"))
+	if err != nil || got != "abcabc" {
+		t.Errorf("Output = %q, %v; want the child's output untouched", got, err)
+	}
+}
