@@ -104,38 +104,26 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	// whose /healthz the deploy checks.
 	dyno := startDynos(t, api, app, port)
 
-	var outputs strings.Builder // everything the jobs printed
+	var outputs lockedBuilder // everything the jobs printed
+	passed := map[string]bool{}
 	for _, wj := range jobs {
-		jobEnv := jobEnvironment(t, env, cfg.Jobs[wj.Job])
-		var diagnoses [][]string
-		for _, run := range cfg.MageRuns(wj.Job) {
-			args := runnable(ctx, t, dir, wj.Job, run.Args)
-			switch {
-			case len(args) == 0:
-				continue
-			case run.Step.When == "on_fail":
-				diagnoses = append(diagnoses, args)
-				continue
+		ran := false // to the end: not stopped by a failure or a skip
+		ok := t.Run(wj.Name, func(t *testing.T) {
+			for _, r := range wj.Requires {
+				if !passed[r.Job] {
+					t.Skipf("%s did not pass, and CircleCI runs %s only after it passed", r.Job, wj.Name)
+				}
 			}
-			out, err := mage(ctx, dir, jobEnv, args)
-			outputs.WriteString(out)
-			if err != nil {
-				t.Fatalf("job %s: go tool mage %s: %v\n%s", wj.Job, strings.Join(args, " "), err, out)
-			}
-			t.Logf("job %s: go tool mage %s: passed", wj.Job, strings.Join(args, " "))
-		}
-		// The step a job runs when it fails must work too, and find the
-		// job's stage ready, since the job passed.
-		for _, args := range diagnoses {
-			out, err := mage(ctx, dir, jobEnv, args)
-			outputs.WriteString(out)
-			if err != nil {
-				t.Errorf("job %s: its diagnosis go tool mage %s failed: %v\n%s", wj.Job, strings.Join(args, " "), err, out)
-			}
-		}
+			runJob(ctx, t, cfg, wj.Job, dir, jobEnvironment(t, env, cfg.Jobs[wj.Job]), &outputs)
+			ran = true
+		})
+		passed[wj.Name] = ok && ran
 		// Each CircleCI job gets a fresh Docker engine: forget the images,
 		// so that deploy must pull the one build-and-push pushed.
 		removeImages(raw, jobImages)
+	}
+	if t.Failed() {
+		return
 	}
 
 	// What the jobs left behind.
@@ -158,6 +146,37 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	for name, secret := range map[string]string{"DOCKERHUB_PASS": reg.Password, "HEROKU_API_KEY": apiKey, "SENTRY_AUTH_TOKEN": sentryToken} {
 		if strings.Contains(outputs.String(), secret) {
 			t.Errorf("the jobs' output shows the value of %s", name)
+		}
+	}
+}
+
+// runJob runs the mage commands of a job's steps, as CircleCI would, then
+// the diagnosis it runs on failure, which must work and find the stage
+// ready, since the job passed. What they print goes to outputs.
+func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, job, dir string, env map[string]string, outputs *lockedBuilder) {
+	t.Helper()
+	var diagnoses [][]string
+	for _, run := range cfg.MageRuns(job) {
+		args := runnable(ctx, t, dir, job, run.Args)
+		switch {
+		case len(args) == 0:
+			continue
+		case run.Step.When == "on_fail":
+			diagnoses = append(diagnoses, args)
+			continue
+		}
+		out, err := mage(ctx, dir, env, args)
+		_, _ = outputs.Write([]byte(out))
+		if err != nil {
+			t.Fatalf("go tool mage %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("go tool mage %s: passed", strings.Join(args, " "))
+	}
+	for _, args := range diagnoses {
+		out, err := mage(ctx, dir, env, args)
+		_, _ = outputs.Write([]byte(out))
+		if err != nil {
+			t.Errorf("the diagnosis go tool mage %s failed: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
 }
