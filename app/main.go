@@ -16,8 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	_ "time/tzdata" // time zones for a scratch image
+
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for reaching Sentry from a scratch image
-	_ "time/tzdata"                            // time zones for a scratch image
 
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
 	"github.com/oc-lettings/oc-lettings/app/internal/catalogue"

@@ -29,7 +29,7 @@ const (
 var (
 	buildOnce sync.Once
 	binary    string
-	buildErr  error
+	errBuild  error
 )
 
 // buildBinary builds the app once per test run, as the pipeline does, with a
@@ -42,7 +42,7 @@ func buildBinary(t *testing.T) string {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "oc-lettings-test-")
 		if err != nil {
-			buildErr = err
+			errBuild = err
 			return
 		}
 		binary = filepath.Join(dir, "app")
@@ -50,11 +50,11 @@ func buildBinary(t *testing.T) string {
 			buildinfo.Path, stampedVersion, buildinfo.Path, stampedCommit)
 		cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", binary, ".")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			errBuild = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if errBuild != nil {
+		t.Fatal(errBuild)
 	}
 	return binary
 }
@@ -110,8 +110,9 @@ func start(t *testing.T, env ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			// Best effort: the test has already failed or finished with it.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 		}
 	})
 	return cmd, stdout, stderr
@@ -133,9 +134,8 @@ func wait(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
 		}
 		return 0
 	case <-time.After(limit):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running %v later", limit)
+		_ = cmd.Process.Kill() // best effort: it may have exited just now, and is waited for below
+		t.Fatalf("still running %v later; killed: %v", limit, <-done)
 		return -1
 	}
 }

@@ -48,18 +48,28 @@ func TestLookups(t *testing.T) {
 		want     string
 		notFound bool
 	}{
-		{"letting 1", func() (string, error) { l, err := m.Letting(ctx, 1); return l.Title, err },
-			"Laguna Beach Cliffside Cottage", false},
-		{"letting 6", func() (string, error) { l, err := m.Letting(ctx, 6); return l.Address.City, err },
-			"Irvine", false},
+		{
+			"letting 1", func() (string, error) { l, err := m.Letting(ctx, 1); return l.Title, err },
+			"Laguna Beach Cliffside Cottage", false,
+		},
+		{
+			"letting 6", func() (string, error) { l, err := m.Letting(ctx, 6); return l.Address.City, err },
+			"Irvine", false,
+		},
 		{"letting 0", func() (string, error) { l, err := m.Letting(ctx, 0); return l.Title, err }, "", true},
 		{"letting 7", func() (string, error) { l, err := m.Letting(ctx, 7); return l.Title, err }, "", true},
-		{"profile", func() (string, error) { p, err := m.Profile(ctx, "dmitri"); return p.FavoriteCity, err },
-			"Irvine", false},
-		{"profile case matters", func() (string, error) { p, err := m.Profile(ctx, "DMITRI"); return p.Username, err },
-			"", true},
-		{"profile unknown", func() (string, error) { p, err := m.Profile(ctx, "nobody"); return p.Username, err },
-			"", true},
+		{
+			"profile", func() (string, error) { p, err := m.Profile(ctx, "dmitri"); return p.FavoriteCity, err },
+			"Irvine", false,
+		},
+		{
+			"profile case matters", func() (string, error) { p, err := m.Profile(ctx, "DMITRI"); return p.Username, err },
+			"", true,
+		},
+		{
+			"profile unknown", func() (string, error) { p, err := m.Profile(ctx, "nobody"); return p.Username, err },
+			"", true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +105,8 @@ func TestListsAreCopies(t *testing.T) {
 
 func TestNewMemoryRejectsBadSeed(t *testing.T) {
 	good := Letting{ID: 1, Title: "Home", Address: Address{
-		Number: 1, Street: "Main Street", City: "Irvine", State: "CA", ZipCode: "92612", CountryISOCode: "USA"}}
+		Number: 1, Street: "Main Street", City: "Irvine", State: "CA", ZipCode: "92612", CountryISOCode: "USA",
+	}}
 	tests := []struct {
 		name string
 		seed Seed

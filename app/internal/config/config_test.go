@@ -36,21 +36,42 @@ func TestLoadValues(t *testing.T) {
 	}{
 		{"port", map[string]string{"PORT": "5000"}, func(c *Config) { c.Port = 5000 }},
 		{"highest port", map[string]string{"PORT": "65535"}, func(c *Config) { c.Port = 65535 }},
-		{"dsn", map[string]string{"SENTRY_DSN": "https://key@o1.ingest.sentry.io/2"},
-			func(c *Config) { c.SentryDSN = "https://key@o1.ingest.sentry.io/2" }},
-		{"environment", map[string]string{"SENTRY_ENVIRONMENT": "production"},
-			func(c *Config) { c.SentryEnvironment = "production" }},
-		{"sample rate", map[string]string{"SENTRY_TRACES_SAMPLE_RATE": "0.25"},
-			func(c *Config) { c.SentryTracesSampleRate = 0.25 }},
-		{"sample rate one", map[string]string{"SENTRY_TRACES_SAMPLE_RATE": "1"},
-			func(c *Config) { c.SentryTracesSampleRate = 1 }},
-		{"debug route on", map[string]string{"SENTRY_DEBUG_ROUTE": "true"},
-			func(c *Config) { c.SentryDebugRoute = true }},
+		{
+			"dsn",
+			map[string]string{"SENTRY_DSN": "https://key@o1.ingest.sentry.io/2"},
+			func(c *Config) { c.SentryDSN = "https://key@o1.ingest.sentry.io/2" },
+		},
+		{
+			"environment",
+			map[string]string{"SENTRY_ENVIRONMENT": "production"},
+			func(c *Config) { c.SentryEnvironment = "production" },
+		},
+		{
+			"sample rate",
+			map[string]string{"SENTRY_TRACES_SAMPLE_RATE": "0.25"},
+			func(c *Config) { c.SentryTracesSampleRate = 0.25 },
+		},
+		{
+			"sample rate one",
+			map[string]string{"SENTRY_TRACES_SAMPLE_RATE": "1"},
+			func(c *Config) { c.SentryTracesSampleRate = 1 },
+		},
+		{
+			"debug route on",
+			map[string]string{"SENTRY_DEBUG_ROUTE": "true"},
+			func(c *Config) { c.SentryDebugRoute = true },
+		},
 		{"debug route off", map[string]string{"SENTRY_DEBUG_ROUTE": "false"}, func(c *Config) {}},
-		{"ssl redirect off", map[string]string{"SECURE_SSL_REDIRECT": "false"},
-			func(c *Config) { c.SecureSSLRedirect = false }},
-		{"ssl redirect 0", map[string]string{"SECURE_SSL_REDIRECT": "0"},
-			func(c *Config) { c.SecureSSLRedirect = false }},
+		{
+			"ssl redirect off",
+			map[string]string{"SECURE_SSL_REDIRECT": "false"},
+			func(c *Config) { c.SecureSSLRedirect = false },
+		},
+		{
+			"ssl redirect 0",
+			map[string]string{"SECURE_SSL_REDIRECT": "0"},
+			func(c *Config) { c.SecureSSLRedirect = false },
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,14 +72,18 @@ func TestBufferFlushesOnInterval(t *testing.T) {
 func TestBufferCloseFlushesAndWritesThrough(t *testing.T) {
 	var out syncBuffer
 	b := NewBuffer(&out, time.Hour)
-	b.Write([]byte("before\n"))
+	if _, err := b.Write([]byte("before\n")); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "before\n" {
 		t.Fatalf("after Close: %q", got)
 	}
-	b.Write([]byte("after\n"))
+	if _, err := b.Write([]byte("after\n")); err != nil {
+		t.Fatalf("write after Close: %v", err)
+	}
 	if got := out.String(); got != "before\nafter\n" {
 		t.Errorf("write after Close not passed on: %q", got)
 	}
@@ -95,7 +99,9 @@ func TestBufferKeepsRecordsWhole(t *testing.T) {
 	record := bytes.Repeat([]byte("x"), BufferSize/3)
 	record[len(record)-1] = '\n'
 	for range 10 {
-		b.Write(record)
+		if _, err := b.Write(record); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b.Flush()
 	for _, line := range strings.SplitAfter(out.String(), "\n") {
@@ -115,12 +121,17 @@ func TestBufferConcurrentWrites(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 1000 {
-				b.Write([]byte("0123456789\n"))
+				if _, err := b.Write([]byte("0123456789\n")); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
-	b.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if got := strings.Count(out.String(), "0123456789\n"); got != 8000 {
 		t.Errorf("%d records, want 8000", got)
 	}
@@ -132,7 +143,9 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 
 func TestBufferReportsWriteErrors(t *testing.T) {
 	b := NewBuffer(failingWriter{}, time.Hour)
-	b.Write([]byte("x"))
+	if _, err := b.Write([]byte("x")); err != nil {
+		t.Fatalf("Write = %v, want the record buffered and the error reported by Close", err)
+	}
 	if err := b.Close(); err == nil {
 		t.Error("Close succeeded over a failing writer")
 	}

@@ -77,7 +77,9 @@ func (f *fakeSentry) serve(w http.ResponseWriter, r *http.Request) {
 	f.items = append(f.items, items...)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, `{"id":"00000000000000000000000000000000"}`)
+	if _, err := io.WriteString(w, `{"id":"00000000000000000000000000000000"}`); err != nil {
+		f.t.Errorf("write Sentry's answer: %v", err)
+	}
 }
 
 // parseEnvelope splits an envelope: a header line, then items, each an item
@@ -109,7 +111,10 @@ func parseEnvelope(body []byte) ([]envelopeItem, error) {
 			if _, err := io.ReadFull(r, payload); err != nil {
 				return nil, err
 			}
-			r.ReadByte() // the newline after the payload, if any
+			// The newline after the payload, if any.
+			if _, err := r.ReadByte(); err != nil && err != io.EOF {
+				return nil, err
+			}
 		} else if payload, err = r.ReadBytes('\n'); err != nil && err != io.EOF {
 			return nil, err
 		}
@@ -208,7 +213,7 @@ func TestPanicReachesSentry(t *testing.T) {
 	srv := httptest.NewServer(site)
 	defer srv.Close()
 
-	get := func(path string) *http.Response {
+	get := func(path string) (status int) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
 		if err != nil {
@@ -220,15 +225,17 @@ func TestPanicReachesSentry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res
+		defer res.Body.Close()
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			t.Fatalf("GET %s: read body: %v", path, err)
+		}
+		return res.StatusCode
 	}
-	if res := get("/sentry-debug/"); res.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("GET /sentry-debug/: status %d, want 500", res.StatusCode)
+	if status := get("/sentry-debug/"); status != http.StatusInternalServerError {
+		t.Fatalf("GET /sentry-debug/: status %d, want 500", status)
 	}
-	if res := get("/lettings/"); res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /lettings/ after the panic: status %d, want 200", res.StatusCode)
+	if status := get("/lettings/"); status != http.StatusOK {
+		t.Fatalf("GET /lettings/ after the panic: status %d, want 200", status)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -286,7 +293,7 @@ func TestPanicReachesSentry(t *testing.T) {
 	if !found {
 		t.Errorf("no exception with the panic's message: %+v", event.Exception)
 	}
-	if !strings.HasSuffix(event.Request.URL, "/sentry-debug/") || event.Request.Method != "GET" {
+	if !strings.HasSuffix(event.Request.URL, "/sentry-debug/") || event.Request.Method != http.MethodGet {
 		t.Errorf("request = %s %s, want GET .../sentry-debug/", event.Request.Method, event.Request.URL)
 	}
 	for _, name := range []string{"Cookie", "Authorization"} {

@@ -20,15 +20,17 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Disca
 
 // slowHandler answers /slow only once release is closed, after signalling
 // entered; any other path at once.
-func slowHandler(entered chan<- struct{}, release <-chan struct{}) http.Handler {
+func slowHandler(t *testing.T, entered chan<- struct{}, release <-chan struct{}) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := "ok"
 		if r.URL.Path == "/slow" {
 			close(entered)
 			<-release
-			io.WriteString(w, "finished after shutdown began")
-			return
+			body = "finished after shutdown began"
 		}
-		io.WriteString(w, "ok")
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Errorf("write %s response: %v", r.URL.Path, err)
+		}
 	})
 }
 
@@ -81,7 +83,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	defer stop()
 
 	entered, release := make(chan struct{}), make(chan struct{})
-	srv := New("", slowHandler(entered, release), discardLogger())
+	srv := New("", slowHandler(t, entered, release), discardLogger())
 	ln := listen(t)
 	addr := ln.Addr().String()
 	served := make(chan error, 1)
@@ -129,7 +131,7 @@ func TestShutdownGivesUpAfterDrainTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	srv := New("", slowHandler(entered, release), discardLogger())
+	srv := New("", slowHandler(t, entered, release), discardLogger())
 	srv.DrainTimeout = 100 * time.Millisecond
 	ln := listen(t)
 	served := make(chan error, 1)
@@ -171,7 +173,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	var logs bytes.Buffer
-	srv := New(addr, slowHandler(nil, nil), slog.New(slog.NewJSONHandler(&logs, nil)))
+	srv := New(addr, slowHandler(t, nil, nil), slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- srv.Run(ctx) }()
@@ -222,8 +224,18 @@ func TestOversizedHeadersRejected(t *testing.T) {
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	go srv.Serve(ctx, ln)
-	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("X-Big", strings.Repeat("a", MaxHeaderBytes+8<<10))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -175,7 +175,8 @@ func TestServeNotModified(t *testing.T) {
 		}
 		for _, tt := range tests {
 			w := serve(t, a, http.MethodGet, u, http.Header{
-				"Accept-Encoding": {enc}, "If-None-Match": {tt.ifNoneMatch}})
+				"Accept-Encoding": {enc}, "If-None-Match": {tt.ifNoneMatch},
+			})
 			if w.Code != tt.want {
 				t.Errorf("encoding %q, If-None-Match %s: status %d, want %d", enc, tt.ifNoneMatch, w.Code, tt.want)
 			}

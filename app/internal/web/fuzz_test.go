@@ -62,7 +62,7 @@ func FuzzRouting(f *testing.F) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 
-		sentryRoute := r.URL.Path == "/sentry-debug/" && (r.Method == "GET" || r.Method == "HEAD")
+		sentryRoute := r.URL.Path == "/sentry-debug/" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 		switch {
 		case w.Code >= 500 && !sentryRoute:
 			t.Errorf("%q %q (X-Forwarded-Proto %q): status %d", method, target, proto, w.Code)

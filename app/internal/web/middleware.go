@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -50,7 +51,9 @@ func secure(next http.Handler, sslRedirect bool) http.Handler {
 		if sslRedirect {
 			switch proto := r.Header.Get("X-Forwarded-Proto"); {
 			case strings.EqualFold(proto, "http"):
-				http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
+				// The browser sent this Host itself: the redirect only sends it
+				// where it already was, as Django's SECURE_SSL_REDIRECT does.
+				http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently) //nolint:gosec // G710: the client's own Host
 				return
 			case strings.EqualFold(proto, "https"):
 				h.Set("Strict-Transport-Security", strictTransportSecurity)
@@ -74,7 +77,7 @@ func (s *site) observe(next http.Handler) http.Handler {
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			v := recover()
-			if v != nil && v != http.ErrAbortHandler {
+			if v != nil && !isAbort(v) {
 				s.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
 					slog.String("request_id", id), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 				if rec.status == 0 {
@@ -100,6 +103,13 @@ func (s *site) observe(next http.Handler) http.Handler {
 	})
 }
 
+// isAbort reports whether a recovered panic value is http.ErrAbortHandler,
+// with which a handler aborts its response on purpose.
+func isAbort(v any) bool {
+	err, ok := v.(error)
+	return ok && errors.Is(err, http.ErrAbortHandler)
+}
+
 // validRequestID reports whether id has the form Heroku's router accepts for
 // X-Request-ID: 20 to 200 characters from A-Z, a-z, 0-9, '+', '/', '=' and '-'.
 func validRequestID(id string) bool {
@@ -121,8 +131,9 @@ func validRequestID(id string) bool {
 // Request IDs identify, they do not protect, so math/rand is enough.
 func newRequestID() string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], rand.Uint64())
-	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
+	binary.BigEndian.PutUint64(b[:8], rand.Uint64()) //nolint:gosec // G404: an ID, not a secret
+	binary.BigEndian.PutUint64(b[8:], rand.Uint64()) //nolint:gosec // G404: an ID, not a secret
+
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
 	var out [36]byte

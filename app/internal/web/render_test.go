@@ -62,7 +62,8 @@ func (s *editableStore) edit(f func(*editableStore)) {
 func TestPagesFollowStoreChanges(t *testing.T) {
 	store := &editableStore{
 		lettings: []catalogue.Letting{{ID: 1, Title: "Old Title", Address: catalogue.Address{
-			Number: 1, Street: "Main Street", City: "Tustin", State: "CA", ZipCode: "92780", CountryISOCode: "USA"}}},
+			Number: 1, Street: "Main Street", City: "Tustin", State: "CA", ZipCode: "92780", CountryISOCode: "USA",
+		}}},
 		profiles: []catalogue.Profile{{Username: "erin", FavoriteCity: "Orange"}},
 	}
 	h := newTestSite(t, Options{Store: store}, nil)

@@ -74,18 +74,32 @@ func TestPages(t *testing.T) {
 		current    string // navigation entry marked as current
 		wantInBody []string
 	}{
-		{"/", "Holiday homes | Orange County Lettings", "/",
-			[]string{"Welcome to Orange County Lettings", `href="/lettings/"`, `href="/profiles/"`}},
-		{"/lettings/", "Lettings | Orange County Lettings", "/lettings/",
-			[]string{`<a href="/lettings/1/">Laguna Beach Cliffside Cottage</a>`,
-				`<a href="/lettings/6/">Irvine Garden Townhouse</a>`}},
-		{"/lettings/3/", "Huntington Beach Surf Bungalow | Orange County Lettings", "/lettings/",
-			[]string{"<dd>418</dd>", "<dd>17th Street</dd>", "<dd>Huntington Beach</dd>", "<dd>CA</dd>",
-				"<dd>92648</dd>", ">USA</abbr>"}},
-		{"/profiles/", "Profiles | Orange County Lettings", "/profiles/",
-			[]string{`<a href="/profiles/alice.surfs/">alice.surfs</a>`, `<a href="/profiles/dmitri/">dmitri</a>`}},
-		{"/profiles/bob_harbor/", "bob_harbor | Orange County Lettings", "/profiles/",
-			[]string{"<h1>bob_harbor</h1>", "<dd>Newport Beach</dd>"}},
+		{
+			"/", "Holiday homes | Orange County Lettings", "/",
+			[]string{"Welcome to Orange County Lettings", `href="/lettings/"`, `href="/profiles/"`},
+		},
+		{
+			"/lettings/", "Lettings | Orange County Lettings", "/lettings/",
+			[]string{
+				`<a href="/lettings/1/">Laguna Beach Cliffside Cottage</a>`,
+				`<a href="/lettings/6/">Irvine Garden Townhouse</a>`,
+			},
+		},
+		{
+			"/lettings/3/", "Huntington Beach Surf Bungalow | Orange County Lettings", "/lettings/",
+			[]string{
+				"<dd>418</dd>", "<dd>17th Street</dd>", "<dd>Huntington Beach</dd>", "<dd>CA</dd>",
+				"<dd>92648</dd>", ">USA</abbr>",
+			},
+		},
+		{
+			"/profiles/", "Profiles | Orange County Lettings", "/profiles/",
+			[]string{`<a href="/profiles/alice.surfs/">alice.surfs</a>`, `<a href="/profiles/dmitri/">dmitri</a>`},
+		},
+		{
+			"/profiles/bob_harbor/", "bob_harbor | Orange County Lettings", "/profiles/",
+			[]string{"<h1>bob_harbor</h1>", "<dd>Newport Beach</dd>"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
@@ -219,8 +233,10 @@ func TestRedirects(t *testing.T) {
 
 func TestMethodNotAllowed(t *testing.T) {
 	h := newTestSite(t, Options{SentryDebugRoute: true}, nil)
-	for _, target := range []string{"/", "/lettings/", "/lettings/1/", "/profiles/", "/profiles/dmitri/",
-		"/healthz", "/static/favicon.svg", "/sentry-debug/"} {
+	for _, target := range []string{
+		"/", "/lettings/", "/lettings/1/", "/profiles/", "/profiles/dmitri/",
+		"/healthz", "/static/favicon.svg", "/sentry-debug/",
+	} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
 			w := get(t, h, method, target, nil)
 			if w.Code != http.StatusMethodNotAllowed {
@@ -362,7 +378,7 @@ func TestAccessLog(t *testing.T) {
 	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
 		t.Fatalf("access log %q is not one JSON record: %v", logs.String(), err)
 	}
-	if rec.Level != "INFO" || rec.Msg != "request" || rec.Method != "GET" || rec.Path != "/profiles/nobody/" ||
+	if rec.Level != "INFO" || rec.Msg != "request" || rec.Method != http.MethodGet || rec.Path != "/profiles/nobody/" ||
 		rec.Status != 404 || rec.Bytes != w.Body.Len() || rec.DurationMS == nil ||
 		rec.RequestID != w.Header().Get("X-Request-ID") {
 		t.Errorf("access log record %s does not describe the response (%d, %d bytes)", logs.String(), w.Code, w.Body.Len())
@@ -438,7 +454,8 @@ func TestPanicAfterWriteAbortsResponse(t *testing.T) {
 		})
 	}}, &logs)
 	defer func() {
-		if v := recover(); v != http.ErrAbortHandler {
+		v := recover()
+		if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
 			t.Errorf("recovered %v, want http.ErrAbortHandler", v)
 		}
 		if !strings.Contains(logs.String(), "late failure") {
@@ -454,10 +471,13 @@ type failingStore struct{}
 var errStore = errors.New("database unavailable")
 
 func (failingStore) Lettings(ctx context.Context) ([]catalogue.Letting, error) { return nil, errStore }
+
 func (failingStore) Letting(ctx context.Context, id int) (catalogue.Letting, error) {
 	return catalogue.Letting{}, errStore
 }
+
 func (failingStore) Profiles(ctx context.Context) ([]catalogue.Profile, error) { return nil, errStore }
+
 func (failingStore) Profile(ctx context.Context, username string) (catalogue.Profile, error) {
 	return catalogue.Profile{}, errStore
 }

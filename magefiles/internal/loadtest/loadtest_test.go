@@ -19,11 +19,14 @@ func TestParseWrk(t *testing.T) {
 		want WrkResult
 	}{
 		{"wrk-lettings.txt", WrkResult{
-			RequestsPerSec: 71942.37, P99: 9880 * time.Microsecond, Requests: 72060}},
+			RequestsPerSec: 71942.37, P99: 9880 * time.Microsecond, Requests: 72060,
+		}},
 		{"wrk-not-found.txt", WrkResult{
-			RequestsPerSec: 64828.33, P99: 10260 * time.Microsecond, Requests: 71251, Non2xx3xx: 71251}},
+			RequestsPerSec: 64828.33, P99: 10260 * time.Microsecond, Requests: 71251, Non2xx3xx: 71251,
+		}},
 		{"wrk-socket-errors.txt", WrkResult{
-			RequestsPerSec: 34340.93, P99: 7790 * time.Microsecond, Requests: 72104, SocketErrors: 66 + 224115}},
+			RequestsPerSec: 34340.93, P99: 7790 * time.Microsecond, Requests: 72104, SocketErrors: 66 + 224115,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -95,18 +98,18 @@ func TestParseWrkRejectsIncompleteOutput(t *testing.T) {
 	}
 }
 
-func TestParseVmHWM(t *testing.T) {
+func TestParseVMHWM(t *testing.T) {
 	status := "Name:\tapp\nVmPeak:\t 1254872 kB\nVmSize:\t 1254872 kB\nVmHWM:\t   20300 kB\nVmRSS:\t   18100 kB\n"
-	got, err := parseVmHWM(strings.NewReader(status))
+	got, err := parseVMHWM(strings.NewReader(status))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := int64(20300 << 10); got != want {
-		t.Errorf("parseVmHWM = %d, want %d", got, want)
+		t.Errorf("parseVMHWM = %d, want %d", got, want)
 	}
 	for _, bad := range []string{"Name:\tapp\n", "VmHWM:\t 12 MB\n", "VmHWM:\t x kB\n"} {
-		if _, err := parseVmHWM(strings.NewReader(bad)); err == nil {
-			t.Errorf("parseVmHWM(%q) succeeded", bad)
+		if _, err := parseVMHWM(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseVMHWM(%q) succeeded", bad)
 		}
 	}
 }
@@ -138,8 +141,10 @@ func sampleReport() Report {
 		Results: []Result{
 			{Target{"home", "/", 200}, WrkResult{RequestsPerSec: 66000, P99: 8 * time.Millisecond, Requests: 330000}},
 			{Target{"lettings", LettingsPath, 200}, WrkResult{RequestsPerSec: 65000, P99: 9 * time.Millisecond, Requests: 325000}},
-			{Target{"not found", NotFoundPath, 404}, WrkResult{RequestsPerSec: 60000, P99: 10 * time.Millisecond,
-				Requests: 300000, Non2xx3xx: 300000}},
+			{Target{"not found", NotFoundPath, 404}, WrkResult{
+				RequestsPerSec: 60000, P99: 10 * time.Millisecond,
+				Requests: 300000, Non2xx3xx: 300000,
+			}},
 		},
 	}
 }
@@ -246,7 +251,7 @@ func TestRunWithoutBinary(t *testing.T) {
 var (
 	buildOnce sync.Once
 	appBinary string
-	buildErr  error
+	errBuild  error
 )
 
 // buildApp builds the app once for the tests that run it.
@@ -258,17 +263,17 @@ func buildApp(t *testing.T) string {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "loadtest-app-")
 		if err != nil {
-			buildErr = err
+			errBuild = err
 			return
 		}
 		appBinary = filepath.Join(dir, "app")
 		out, err := exec.Command("go", "build", "-o", appBinary, "github.com/oc-lettings/oc-lettings/app").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			errBuild = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if errBuild != nil {
+		t.Fatal(errBuild)
 	}
 	return appBinary
 }

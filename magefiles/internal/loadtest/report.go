@@ -160,8 +160,8 @@ func writeTable(b *strings.Builder, rows [][]string) {
 	for n, row := range rows {
 		for i, cell := range row {
 			pad := strings.Repeat(" ", widths[i]-len([]rune(cell)))
-			switch {
-			case i == 0:
+			switch i {
+			case 0:
 				b.WriteString(cell + pad)
 			default:
 				b.WriteString("  " + pad + cell)

@@ -33,11 +33,13 @@ type server struct {
 // PORT, and waits until it answers 200 on /healthz. It returns the time from
 // starting the process to that first 200.
 func startServer(ctx context.Context, binary string, env []string) (*server, time.Duration, error) {
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	cmd := exec.Command(binary)
+	// The process ends by stop, with SIGTERM and a grace period, however Run
+	// ends: ctx's cancellation must not kill it first, so it is left out.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), binary)
 	cmd.Env = append([]string{"PORT=" + port}, env...)
 	cmd.Stdout = io.Discard // a pipe, drained, as a platform's log collector would
 	stderr := &tailBuffer{max: 4 << 10}
@@ -69,8 +71,11 @@ func (s *server) waitHealthy(ctx context.Context) error {
 			return err
 		}
 		if res, err := client.Do(req); err == nil {
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
+			// Only the status matters: the body is drained, best effort, so
+			// the connection can be reused, and a failed read or close
+			// changes nothing.
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -79,7 +84,7 @@ func (s *server) waitHealthy(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.exited:
-			return fmt.Errorf("server exited before answering /healthz: %v\n%s", s.err, s.stderr)
+			return s.exitError("server exited before answering /healthz")
 		case <-time.After(time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -93,7 +98,7 @@ func (s *server) waitHealthy(ctx context.Context) error {
 func (s *server) stop() error {
 	select {
 	case <-s.exited:
-		return fmt.Errorf("server exited during the load test: %v\n%s", s.err, s.stderr)
+		return s.exitError("server exited during the load test")
 	default:
 	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -106,10 +111,22 @@ func (s *server) stop() error {
 		}
 		return nil
 	case <-time.After(stopTimeout):
-		s.cmd.Process.Kill()
+		// os.ErrProcessDone: it exited just now, and exited is closed.
+		if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("server still running %v after SIGTERM; kill: %w", stopTimeout, err)
+		}
 		<-s.exited
 		return fmt.Errorf("server still running %v after SIGTERM; killed", stopTimeout)
 	}
+}
+
+// exitError reports that the process exited, unasked, with what it said on
+// stderr. It is called once exited is closed.
+func (s *server) exitError(what string) error {
+	if s.err == nil {
+		return fmt.Errorf("%s: exit status 0\n%s", what, s.stderr)
+	}
+	return fmt.Errorf("%s: %w\n%s", what, s.err, s.stderr)
 }
 
 // get fetches path from the server and returns the body.
@@ -140,11 +157,11 @@ func (s *server) peakRSS() (int64, error) {
 		return 0, fmt.Errorf("read peak RSS: %w", err)
 	}
 	defer f.Close()
-	return parseVmHWM(f)
+	return parseVMHWM(f)
 }
 
-// parseVmHWM reads the VmHWM line of a /proc/<pid>/status file.
-func parseVmHWM(r io.Reader) (int64, error) {
+// parseVMHWM reads the VmHWM line of a /proc/<pid>/status file.
+func parseVMHWM(r io.Reader) (int64, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
@@ -168,8 +185,9 @@ func parseVmHWM(r io.Reader) (int64, error) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}

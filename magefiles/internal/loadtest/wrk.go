@@ -93,7 +93,7 @@ func findWrk(name string) (string, error) {
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%w (%v)", ErrWrkMissing, err)
+		return "", fmt.Errorf("%w (%w)", ErrWrkMissing, err)
 	}
 	return path, nil
 }
