@@ -45,7 +45,7 @@ const commandTimeout = 15 * time.Minute
 func TestThePipelineAsWrittenPasses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the pipeline end-to-end test runs the CircleCI jobs' mage commands (lint, build, push, deploy), " +
-			"which takes minutes: skipped with -short")
+			"which takes tens of seconds with warm caches and minutes without: skipped with -short")
 	}
 	raw := testenv.Docker(t)
 	ctx := context.Background()
