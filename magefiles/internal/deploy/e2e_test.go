@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -133,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 	router := newRouter(t, s, id)
 	s.env["DEPLOY_HEALTH_URL"] = router.URL + "/healthz"
 
-	var out lockedBuffer
+	var out testenv.Buffer
 	start := time.Now()
 	res, err := deploy.New(s.config(t, commit, version), s.engine, &out, false).Run(context.Background())
 	t.Logf("deploy took %v:\n%s", time.Since(start), out.String())
@@ -181,7 +180,7 @@ func TestEndToEndRegistryRefusesTheKey(t *testing.T) {
 	cfg.HerokuRegistry = other.Host
 	removeWhenDone(t, s.raw, docker.HerokuRepository(other.Host, s.app)+":latest")
 
-	var out lockedBuffer
+	var out testenv.Buffer
 	_, err := deploy.New(cfg, s.engine, &out, false).Run(context.Background())
 	if err == nil {
 		t.Fatal("deploy succeeded with a key the registry refuses")
@@ -258,7 +257,7 @@ func newRouter(t *testing.T, s *stage, image string) *httptest.Server {
 		bootErr error
 	)
 	boot := func() {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		name := unique(t, "oc-e2e-dyno-")
 		ctx := context.Background()
 		id, err := s.engine.CreateContainer(ctx, docker.ContainerSpec{
@@ -435,15 +434,4 @@ func randomCommit(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

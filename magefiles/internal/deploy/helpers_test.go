@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // Secrets the tests hand the deploy; none may appear in what it writes.
@@ -53,7 +53,7 @@ type world struct {
 	sentry *sentryreleasetest.Server
 	engine *fakeEngine
 	site   *httptest.Server
-	out    *lockedBuffer
+	out    *testenv.Buffer
 
 	mu      sync.Mutex
 	commits map[string]string // image ID -> the commit the site reports running it
@@ -67,7 +67,7 @@ func newWorld(t *testing.T) *world {
 		heroku:  herokutest.NewServer(apiKey),
 		images:  &herokutest.ImageMap{},
 		sentry:  sentryreleasetest.NewServer(sentryToken, "acme", "oc-lettings"),
-		out:     &lockedBuffer{},
+		out:     &testenv.Buffer{},
 		commits: map[string]string{oldImage: oldCommit, newImage: newCommit},
 	}
 	t.Cleanup(w.heroku.Close)
@@ -295,21 +295,4 @@ func (e *fakeEngine) Push(_ context.Context, ref string, auth docker.Auth, progr
 	fmt.Fprintf(progress, "pushed %s\n", ref)
 	e.pushed.Set(repo, e.local[ref])
 	return nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,12 +1,10 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // TestMageDeploy runs the real targets in a copy of the repository, as
@@ -93,7 +92,7 @@ func TestMageDeploy(t *testing.T) {
 		cmd.Dir = dir
 		cmd.Env = imagetest.Env(s.env)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, as a terminal's foreground job
-		out := &syncBuffer{}
+		out := &testenv.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -137,21 +136,4 @@ func noSecret(t *testing.T, out string, s *stage) {
 			t.Errorf("the output shows a secret (%.4s...)", secret)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

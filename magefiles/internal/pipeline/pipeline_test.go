@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,7 +84,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	jobImages := []string{userRepo + ":" + commit, userRepo + ":latest", herokuRepo + ":latest"}
 	imagetest.RemoveWhenDone(t, raw, jobImages...)
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	env := map[string]string{
 		"CI":                        "true", // as CircleCI sets it
 		settings.DockerHubUser.Name: reg.User, settings.DockerHubPass.Name: reg.Password,
@@ -104,7 +103,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	// whose /healthz the deploy checks.
 	dyno := startDynos(t, api, app, port)
 
-	var outputs lockedBuilder // everything the jobs printed
+	var outputs testenv.Buffer // everything the jobs printed
 	passed := map[string]bool{}
 	for _, wj := range jobs {
 		ran := false // to the end: not stopped by a failure or a skip
@@ -153,7 +152,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 // runJob runs the mage commands of a job's steps, as CircleCI would, then
 // the diagnosis it runs on failure, which must work and find the stage
 // ready, since the job passed. What they print goes to outputs.
-func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, job, dir string, env map[string]string, outputs *lockedBuilder) {
+func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, job, dir string, env map[string]string, outputs *testenv.Buffer) {
 	t.Helper()
 	var diagnoses [][]string
 	for _, run := range cfg.MageRuns(job) {
@@ -261,7 +260,7 @@ func mage(ctx context.Context, dir string, env map[string]string, args []string)
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
-	var out lockedBuilder
+	var out testenv.Buffer
 	r := &runner.Runner{Verbose: true, Out: &out}
 	err := r.Run(ctx, runner.Cmd{Name: "go", Args: append([]string{"tool", "mage"}, args...), Dir: dir, Env: vars})
 	return out.String(), err
@@ -389,37 +388,7 @@ func removeImages(raw *client.Client, refs []string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// lockedBuilder collects a child's output, which the runner writes from two
-// streams.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

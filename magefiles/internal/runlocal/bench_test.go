@@ -10,6 +10,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // BenchmarkStartToFirst200 measures, against the real engine, the time from
@@ -23,7 +24,7 @@ func BenchmarkStartToFirst200(b *testing.B) {
 	client := &http.Client{Timeout: time.Second}
 	for b.Loop() {
 		b.StopTimer()
-		port := freePort(b)
+		port := testenv.FreePort(b)
 		id, err := s.eng.CreateContainer(ctx, docker.ContainerSpec{
 			Name: imagetest.Unique(b, "oc-lettings-bench-"), Image: s.res.Names.Commit,
 			Env: []string{"PORT=" + strconv.Itoa(port)}, Port: port, Labels: map[string]string{Label: "bench"},

@@ -73,17 +73,6 @@ func containersOf(t *testing.T, raw *client.Client, image string) []string {
 	return names
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -100,7 +89,7 @@ func TestRunTheSite(t *testing.T) {
 	ref := s.res.Names.Commit
 
 	t.Run("serves until interrupted, then is gone", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var status int
@@ -155,7 +144,7 @@ func TestRunTheSite(t *testing.T) {
 	t.Run("a site that cannot start", func(t *testing.T) {
 		var log strings.Builder
 		err := Run(context.Background(), s.eng, Options{
-			Image: ref, Port: freePort(t), Env: []string{"SENTRY_DSN=not a DSN"}, Out: &log, Err: &log,
+			Image: ref, Port: testenv.FreePort(t), Env: []string{"SENTRY_DSN=not a DSN"}, Out: &log, Err: &log,
 			HealthTimeout: 20 * time.Second,
 		})
 		if err == nil || !strings.Contains(err.Error(), "the site stopped with exit code 1 before answering /healthz") {
@@ -170,7 +159,7 @@ func TestRunTheSite(t *testing.T) {
 	})
 
 	t.Run("a missing image", func(t *testing.T) {
-		err := Run(context.Background(), s.eng, Options{Image: ref + "-missing", Port: freePort(t), Out: io.Discard, Err: io.Discard})
+		err := Run(context.Background(), s.eng, Options{Image: ref + "-missing", Port: testenv.FreePort(t), Out: io.Discard, Err: io.Discard})
 		var nf *docker.NotFoundError
 		if !errors.As(err, &nf) {
 			t.Errorf("error %v, want a *docker.NotFoundError", err)
@@ -208,7 +197,7 @@ func TestMageRunLocal(t *testing.T) {
 		{"run_docker.sh, SIGTERM to it alone", []string{"./run_docker.sh"}, syscall.SIGTERM, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			cmd := exec.Command(tt.command[0], tt.command[1:]...)
 			cmd.Dir = s.dir
 			cmd.Env = imagetest.Env(map[string]string{

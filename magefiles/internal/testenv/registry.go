@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +28,7 @@ type Registry struct {
 	User     string
 	Password string
 
-	log *lockedBuffer
+	log *Buffer
 }
 
 // A RegistryOption changes the registry StartRegistry starts.
@@ -59,7 +58,7 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 		opt(&o)
 	}
 	dir := t.TempDir()
-	r := &Registry{User: "ci-user", Password: "pw-" + randomHex(t, 12), log: &lockedBuffer{}}
+	r := &Registry{User: "ci-user", Password: "pw-" + randomHex(t, 12), log: &Buffer{}}
 	var htpasswd strings.Builder
 	for _, u := range append([][2]string{{r.User, r.Password}}, o.users...) {
 		// bcrypt's minimum cost keeps every authenticated request fast.
@@ -72,7 +71,7 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	writeFile(t, filepath.Join(dir, "htpasswd"), htpasswd.String())
 
 	for attempt := 1; ; attempt++ {
-		r.Host = freeLoopbackAddr(t)
+		r.Host = FreeAddr(t)
 		config := filepath.Join(dir, "config.yml")
 		writeFile(t, config, registryConfig(r.Host, dir, randomHex(t, 16)))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -190,7 +189,9 @@ func registryConfig(addr, dir, secret string) string {
 	}, "\n")
 }
 
-func freeLoopbackAddr(t testing.TB) string {
+// FreeAddr returns a loopback address, host:port, with a port that was free
+// a moment ago, for a server a test is about to start.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	var lc net.ListenConfig
 	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -215,21 +216,4 @@ func writeFile(t testing.TB, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
