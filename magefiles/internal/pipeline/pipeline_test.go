@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,7 +72,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	sentry := sentryreleasetest.NewServer(sentryToken, "oc", "lettings")
 	t.Cleanup(sentry.Close)
 
-	dir := committedCopy(t, root)
+	dir := imagetest.Repo(t) // a clean checkout of a known commit, as CircleCI gives
 	commit := strings.TrimSpace(imagetest.Git(t, dir, "rev-parse", "HEAD"))
 	version := strings.TrimSpace(imagetest.Git(t, dir, "describe", "--tags", "--always", "--dirty"))
 
@@ -264,40 +262,6 @@ func mage(ctx context.Context, dir string, env map[string]string, args []string)
 	r := &runner.Runner{Verbose: true, Out: &out}
 	err := r.Run(ctx, runner.Cmd{Name: "go", Args: append([]string{"tool", "mage"}, args...), Dir: dir, Env: vars})
 	return out.String(), err
-}
-
-// committedCopy copies the work tree's files (tracked and untracked, not
-// ignored) into a new git repository and commits them, so the jobs see a
-// clean checkout of a known commit, as CircleCI's checkout step gives.
-func committedCopy(t *testing.T, root string) string {
-	t.Helper()
-	list := imagetest.Git(t, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-	dir := t.TempDir()
-	for _, name := range strings.Split(strings.TrimRight(list, "\x00"), "\x00") {
-		src := filepath.Join(root, name)
-		info, err := os.Lstat(src)
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !info.Mode().IsRegular()) {
-			continue // deleted in the work tree but not in the index; or not a file
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	imagetest.Git(t, dir, "init", "-q")
-	imagetest.Git(t, dir, "add", "-A")
-	imagetest.Git(t, dir, "commit", "-q", "-m", "the work tree, for the pipeline test")
-	return dir
 }
 
 // dynos runs each image Heroku releases for app, as Heroku would.
