@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/loadtest"
 )
 
@@ -24,13 +21,8 @@ import (
 // 40,000 requests/s with p99 under 15 ms on /lettings/, peak RSS under 30 MB,
 // first 200 within 50 ms. Needs wrk (apt-get install wrk) and Linux.
 func Bench(ctx context.Context) error {
-	r := newRunner()
-	info, err := gitinfo.Read(ctx, r, "")
+	bin, _, err := buildSite(ctx, newRunner())
 	if err != nil {
-		info = gitinfo.Info{Version: "dev", Commit: "unknown"}
-	}
-	bin := filepath.Join(binDir, "oc-lettings")
-	if err := gobuild.Build(ctx, r, gobuild.Options{Output: bin, Version: info.Version, Commit: info.Commit}); err != nil {
 		return err
 	}
 	report, err := loadtest.Run(ctx, loadtest.Options{Binary: bin})

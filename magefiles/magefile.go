@@ -4,10 +4,14 @@
 package main
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
@@ -24,4 +28,17 @@ func newRunner() *runner.Runner {
 		Out:      os.Stdout,
 		Redactor: redact.New(settings.Secrets(settings.OS)...),
 	}
+}
+
+// buildSite compiles the site for this machine into bin/, stamped with the
+// work tree's version and commit ("dev" outside a git checkout), and returns
+// the binary's path and the version.
+func buildSite(ctx context.Context, r *runner.Runner) (bin, version string, err error) {
+	info, err := gitinfo.Read(ctx, r, "")
+	if err != nil {
+		info = gitinfo.Info{Version: "dev", Commit: "unknown"} // a source tarball: build anyway
+	}
+	bin = filepath.Join(binDir, "oc-lettings")
+	err = gobuild.Build(ctx, r, gobuild.Options{Output: bin, Version: info.Version, Commit: info.Commit})
+	return bin, info.Version, err
 }

@@ -5,10 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
@@ -20,15 +17,11 @@ import (
 // SENTRY_DEBUG_ROUTE and SECURE_SSL_REDIRECT (see README.md).
 func Run(ctx context.Context) error {
 	r := newRunner()
-	info, err := gitinfo.Read(ctx, r, "")
+	bin, version, err := buildSite(ctx, r)
 	if err != nil {
-		info = gitinfo.Info{Version: "dev", Commit: "unknown"} // a source tarball: run anyway
-	}
-	bin := filepath.Join(binDir, "oc-lettings")
-	if err := gobuild.Build(ctx, r, gobuild.Options{Output: bin, Version: info.Version, Commit: info.Commit}); err != nil {
 		return err
 	}
-	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", info.Version, settings.Port.Get(settings.OS))
+	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", version, settings.Port.Get(settings.OS))
 	live := *r
 	live.Verbose = true
 	if err := live.Run(ctx, runner.Command("./"+bin)); err != nil && ctx.Err() == nil {
