@@ -178,3 +178,37 @@ func TestMageAnswersForTheRepository(t *testing.T) {
 		t.Errorf("Usage of a target mage does not have: err = %v, output %q", err, out.String())
 	}
 }
+
+// TestEveryTargetExplainsItself guards the targets a user sees: mage -l
+// lists exactly the project's targets, and mage -h shows each one its own
+// documentation (a mage alias can silently shadow a target, and would show
+// another target's text).
+func TestEveryTargetExplainsItself(t *testing.T) {
+	var out strings.Builder
+	r := &runner.Runner{Out: &out}
+	m := Mage{Runner: r, Dir: "../../.."}
+	ctx := context.Background()
+	names, err := m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bench", "build", "deploy", "doctor", "heroku:create", "lint", "push", "run", "runLocal", "test"}
+	if !slices.Equal(names, want) {
+		t.Errorf("mage -l lists %q, want %q", names, want)
+	}
+	for _, name := range names {
+		help, err := r.Output(ctx, runner.Cmd{Name: "go", Args: []string{"tool", "mage", "-h", name}, Dir: "../../.."})
+		if err != nil {
+			t.Errorf("mage -h %s: %v", name, err)
+			continue
+		}
+		_, fn, _ := strings.Cut(name, ":") // heroku:create is documented as Create
+		if fn == "" {
+			fn = name
+		}
+		first, _, _ := strings.Cut(help, " ")
+		if !strings.EqualFold(first, fn) || !strings.Contains(strings.ToLower(help), "mage "+strings.ToLower(name)) {
+			t.Errorf("mage -h %s shows another target's help:\n%s", name, help)
+		}
+	}
+}
