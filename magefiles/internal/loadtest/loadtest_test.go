@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -290,10 +292,7 @@ func TestMain(m *testing.M) {
 func requireWrk(t *testing.T) {
 	t.Helper()
 	if _, err := findWrk(""); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set and %v", err)
-		}
-		t.Skipf("skipping the load test: %v", err)
+		testenv.Missing(t, "wrk", err, "install it: apt-get install wrk")
 	}
 }
 
