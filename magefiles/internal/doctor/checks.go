@@ -121,20 +121,27 @@ func (d *Doctor) gitCheckout(ctx context.Context, stages []Stage) Result {
 	return res.warn(detail+": build tags the image <commit>-dirty and leaves latest alone", "commit the changes to build the image of a commit")
 }
 
-// tool checks that a program the tests or linters run is installed; alias
-// is another name it may have.
-func (d *Doctor) tool(stage Stage, name, why, fix string, aliases ...string) Result {
-	res := Result{Check: name, Stages: []Stage{stage}}
-	for _, n := range append([]string{name}, aliases...) {
-		if path, err := d.LookPath(n); err == nil {
+// A tool is a program the tests or linters run.
+type tool struct {
+	name, alias string // alias: another name it may have
+	why, fix    string
+	// skippedWithout: the tests that need it skip without it, except in CI.
+	skippedWithout bool
+}
+
+// tool checks that t is installed.
+func (d *Doctor) tool(stage Stage, t tool) Result {
+	res := Result{Check: t.name, Stages: []Stage{stage}}
+	for _, n := range []string{t.name, t.alias} {
+		if path, err := d.LookPath(n); n != "" && err == nil {
 			return res.ok(path)
 		}
 	}
-	detail := "not installed: " + why
-	if name == "docker-registry" && !d.inCI() {
-		return res.warn(detail+"; without it they are skipped", fix)
+	detail := "not installed: " + t.why
+	if t.skippedWithout && !d.inCI() {
+		return res.warn(detail+"; without it they are skipped", t.fix)
 	}
-	return res.fail(detail, fix)
+	return res.fail(detail, t.fix)
 }
 
 func (d *Doctor) circleCISchema() Result {

@@ -156,8 +156,18 @@ func (d *Doctor) Run(ctx context.Context, stages []Stage, online bool) *Report {
 	if len(intersect(stages, []Stage{Build, Push, Deploy})) > 0 {
 		add(d.gitCheckout(ctx, stages))
 	}
-	add(d.tool(Test, "docker-registry", "the integration tests start it", "sudo apt-get install docker-registry (or sudo .ci/setup)", "registry"))
-	add(d.tool(Test, "shellcheck", "mage lint checks the shell scripts with it", "sudo apt-get install shellcheck (brew install shellcheck on macOS)"))
+	add(d.tool(Test, tool{
+		name: "docker-registry", alias: "registry", why: "the integration tests start it",
+		fix: "sudo apt-get install docker-registry (or sudo .ci/setup)", skippedWithout: true,
+	}))
+	add(d.tool(Test, tool{
+		name: "shellcheck", why: "mage lint checks the shell scripts with it",
+		fix: "sudo apt-get install shellcheck (brew install shellcheck on macOS)",
+	}))
+	add(d.tool(Test, tool{
+		name: "wrk", why: "the load test and mage bench run it",
+		fix: "sudo apt-get install wrk (brew install wrk on macOS)", skippedWithout: true,
+	}))
 	add(d.circleCISchema())
 	for _, v := range variables {
 		add(d.variable(v, stages))

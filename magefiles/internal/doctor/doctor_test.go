@@ -404,6 +404,9 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 		if r := result(t, rep, "docker-registry"); r.Status != tt.registry || !strings.Contains(r.Fix, "apt-get install docker-registry") {
 			t.Errorf("CI=%v: docker-registry row = %+v, want %s", tt.ci, r, tt.registry)
 		}
+		if r := result(t, rep, "wrk"); r.Status != tt.registry || !strings.Contains(r.Fix, "apt-get install wrk") {
+			t.Errorf("CI=%v: wrk row = %+v, want %s", tt.ci, r, tt.registry)
+		}
 		if r := result(t, rep, "shellcheck"); r.Status != Fail || !strings.Contains(r.Fix, "apt-get install shellcheck") {
 			t.Errorf("shellcheck row = %+v, want a failure: mage lint needs it", r)
 		}
