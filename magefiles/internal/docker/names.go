@@ -74,3 +74,23 @@ func registryName(registry string) string {
 	}
 	return "the registry " + registryHost(registry)
 }
+
+// HerokuUser is the user name Heroku's registry wants; the password is the
+// Heroku API key.
+const HerokuUser = "_"
+
+// HerokuAuth returns the credentials for Heroku's registry: user "_" and the
+// API key as the password.
+func HerokuAuth(registry, apiKey string) Auth {
+	return Auth{Username: HerokuUser, Password: apiKey, ServerAddress: registry}
+}
+
+// ShortID shortens an image ID as docker images does: sha256: and 12 hex
+// digits.
+func ShortID(id string) string {
+	const prefix = "sha256:"
+	if len(id) > len(prefix)+12 {
+		return id[:len(prefix)+12]
+	}
+	return id
+}
