@@ -336,7 +336,10 @@ func TestStartServerReportsEarlyExit(t *testing.T) {
 	binary := buildApp(t)
 	_, _, err := startServer(t.Context(), binary, []string{"SENTRY_TRACES_SAMPLE_RATE=lots"})
 	if err == nil || !strings.Contains(err.Error(), "SENTRY_TRACES_SAMPLE_RATE") {
-		t.Errorf("startServer with bad config = %v, want the server's message", err)
+		t.Fatalf("startServer with bad config = %v, want the server's message", err)
+	}
+	if n := strings.Count(err.Error(), "SENTRY_TRACES_SAMPLE_RATE"); n != 1 {
+		t.Errorf("startServer with bad config reports the server's message %d times, want once:\n%v", n, err)
 	}
 }
 

@@ -55,7 +55,12 @@ func startServer(ctx context.Context, binary string, env []string) (*server, tim
 		close(s.exited)
 	}()
 	if err := s.waitHealthy(ctx); err != nil {
-		return nil, 0, errors.Join(err, s.stop())
+		select {
+		case <-s.exited: // nothing to stop; an early exit is in err already
+			return nil, 0, err
+		default:
+			return nil, 0, errors.Join(err, s.stop())
+		}
 	}
 	return s, time.Since(start), nil
 }
