@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // gitEnv makes commits in the copy independent of the user's git settings.
@@ -129,12 +131,13 @@ func RemoveWhenDone(t testing.TB, raw *client.Client, refs ...string) {
 }
 
 // Env returns this process's environment without the pipeline's variables
-// (so the caller's DOCKERHUB_PASS and the like never leak into a test run),
-// plus set.
+// (every one settings.All lists, and mage's MAGEFILE_VERBOSE, so the
+// caller's DOCKERHUB_PASS and the like never leak into a test run), plus
+// set.
 func Env(set map[string]string) []string {
-	drop := map[string]bool{}
-	for _, name := range pipelineVars {
-		drop[name] = true
+	drop := map[string]bool{"MAGEFILE_VERBOSE": true}
+	for _, v := range settings.All {
+		drop[v.Name] = true
 	}
 	for name := range set {
 		drop[name] = true
@@ -150,12 +153,6 @@ func Env(set map[string]string) []string {
 		env = append(env, name+"="+value)
 	}
 	return env
-}
-
-var pipelineVars = []string{
-	"DOCKERHUB_USERNAME", "DOCKERHUB_PASS", "DOCKER_REGISTRY", "IMAGE_NAME",
-	"HEROKU_API_KEY", "HEROKU_APP_NAME", "SENTRY_DSN", "SENTRY_AUTH_TOKEN", "SENTRY_ENVIRONMENT", "PORT",
-	"MAGEFILE_VERBOSE",
 }
 
 // Mage runs go tool mage with args in dir, with Env(set) as its
