@@ -21,11 +21,12 @@ import (
 // 40,000 requests/s with p99 under 15 ms on /lettings/, peak RSS under 30 MB,
 // first 200 within 50 ms. Needs wrk (apt-get install wrk) and Linux.
 func Bench(ctx context.Context) error {
-	bin, _, err := buildSite(ctx, newRunner())
+	r := newRunner()
+	bin, _, err := buildSite(ctx, r)
 	if err != nil {
 		return err
 	}
-	report, err := loadtest.Run(ctx, loadtest.Options{Binary: bin})
+	report, err := loadtest.Run(ctx, loadtest.Options{Binary: bin, Runner: r})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"regexp"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
 // Defaults for Options.
@@ -35,6 +37,9 @@ type Options struct {
 	Threads int
 	// Wrk is the wrk executable, looked up in PATH; default "wrk".
 	Wrk string
+	// Runner runs wrk; nil means a quiet runner that replays wrk's output
+	// to standard output when it fails.
+	Runner *runner.Runner
 	// Env is added to the server's environment, which otherwise holds only
 	// PORT (so a developer's SENTRY_DSN is not used).
 	Env []string
@@ -92,6 +97,7 @@ func Run(ctx context.Context, opts Options) (report Report, err error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("loadtest: %w", err)
 	}
+	run := cmp.Or(opts.Runner, &runner.Runner{})
 	report = Report{
 		Duration:    cmp.Or(opts.Duration, DefaultDuration),
 		Connections: cmp.Or(opts.Connections, DefaultConnections),
@@ -126,7 +132,7 @@ func Run(ctx context.Context, opts Options) (report Report, err error) {
 	}
 	for _, t := range targets {
 		args := wrkArgs(srv.base+t.Path, report.Threads, report.Connections, report.Duration)
-		r, err := runWrk(ctx, wrk, args)
+		r, err := runWrk(ctx, run, wrk, args)
 		if err != nil {
 			return Report{}, fmt.Errorf("loadtest: %s: %w", t.Path, err)
 		}

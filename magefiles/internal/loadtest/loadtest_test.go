@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -239,6 +240,27 @@ func TestRunWithoutWrk(t *testing.T) {
 	_, err := Run(t.Context(), Options{Binary: os.Args[0], Wrk: filepath.Join(t.TempDir(), "wrk")})
 	if !errors.Is(err, ErrWrkMissing) || !strings.Contains(err.Error(), "apt-get install wrk") {
 		t.Errorf("Run without wrk = %v, want ErrWrkMissing saying how to install it", err)
+	}
+}
+
+func TestRunWrkReplaysFailure(t *testing.T) {
+	requireWrk(t)
+	wrk, err := findWrk("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort(t.Context()) // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown strings.Builder
+	r := &runner.Runner{Out: &shown}
+	_, err = runWrk(t.Context(), r, wrk, wrkArgs("http://127.0.0.1:"+port+"/", 1, 1, time.Second))
+	if exitErr := (*runner.ExitError)(nil); !errors.As(err, &exitErr) {
+		t.Errorf("runWrk against a closed port = %v, want a runner.ExitError", err)
+	}
+	if !strings.Contains(shown.String(), "unable to connect") {
+		t.Errorf("the runner did not replay wrk's message; it showed %q", shown.String())
 	}
 }
 

@@ -7,8 +7,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
 // ErrWrkMissing is returned, wrapped, when the wrk executable cannot be
@@ -110,18 +111,23 @@ func wrkArgs(url string, threads, connections int, duration time.Duration) []str
 	}
 }
 
-// runWrk runs wrk with args and parses its report.
-func runWrk(ctx context.Context, wrk string, args []string) (WrkResult, error) {
-	out, err := exec.CommandContext(ctx, wrk, args...).CombinedOutput()
+// runWrk runs wrk with args through r and parses its report. What wrk
+// writes to stderr is shown as r shows any child's output: live when
+// verbose, replayed when wrk fails.
+func runWrk(ctx context.Context, r *runner.Runner, wrk string, args []string) (WrkResult, error) {
+	out, err := r.Output(ctx, runner.Command(wrk, args...))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return WrkResult{}, ctxErr
 	}
 	if err != nil {
-		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out)
+		if out != "" {
+			err = fmt.Errorf("%w\n%s", err, r.Redactor.String(out))
+		}
+		return WrkResult{}, err
 	}
-	r, err := ParseWrk(string(out))
+	res, err := ParseWrk(out)
 	if err != nil {
-		return WrkResult{}, fmt.Errorf("%w\n%s", err, out)
+		return WrkResult{}, fmt.Errorf("%w\n%s", err, r.Redactor.String(out))
 	}
-	return r, nil
+	return res, nil
 }
