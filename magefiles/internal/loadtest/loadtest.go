@@ -18,7 +18,8 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
-// Defaults for Options.
+// The wrk settings: DefaultDuration when Options.Duration is zero, and the
+// connections and threads every load test uses.
 const (
 	DefaultDuration    = 5 * time.Second
 	DefaultConnections = 64
@@ -31,18 +32,11 @@ type Options struct {
 	Binary string
 	// Duration is how long wrk loads each URL, in whole seconds; default 5s.
 	Duration time.Duration
-	// Connections is the number of keep-alive connections; default 64.
-	Connections int
-	// Threads is the number of wrk threads; default 2.
-	Threads int
 	// Wrk is the wrk executable, looked up in PATH; default "wrk".
 	Wrk string
 	// Runner runs wrk; nil means a quiet runner that replays wrk's output
 	// to standard output when it fails.
 	Runner *runner.Runner
-	// Env is added to the server's environment, which otherwise holds only
-	// PORT (so a developer's SENTRY_DSN is not used).
-	Env []string
 }
 
 // Target is a URL path to load, and the status its responses should have.
@@ -83,9 +77,10 @@ const (
 // reStylesheet finds the hashed stylesheet URL in the home page.
 var reStylesheet = regexp.MustCompile(`href="(/static/css/site\.[0-9a-f]+\.css)"`)
 
-// Run starts the app, measures its start-up, loads each target in turn, reads
-// its peak memory, and stops it. The server is stopped however Run ends,
-// including when ctx is cancelled.
+// Run starts the app, with only PORT in its environment (so a developer's
+// SENTRY_DSN is not used), measures its start-up, loads each target in turn,
+// reads its peak memory, and stops it. The server is stopped however Run
+// ends, including when ctx is cancelled.
 func Run(ctx context.Context, opts Options) (report Report, err error) {
 	if opts.Binary == "" {
 		return Report{}, errors.New("loadtest: no app binary given")
@@ -100,11 +95,11 @@ func Run(ctx context.Context, opts Options) (report Report, err error) {
 	run := cmp.Or(opts.Runner, &runner.Runner{})
 	report = Report{
 		Duration:    cmp.Or(opts.Duration, DefaultDuration),
-		Connections: cmp.Or(opts.Connections, DefaultConnections),
-		Threads:     cmp.Or(opts.Threads, DefaultThreads),
+		Connections: DefaultConnections,
+		Threads:     DefaultThreads,
 	}
 
-	srv, startup, err := startServer(ctx, opts.Binary, opts.Env)
+	srv, startup, err := startServer(ctx, opts.Binary, nil)
 	if err != nil {
 		return Report{}, fmt.Errorf("loadtest: %w", err)
 	}
