@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
@@ -278,22 +278,31 @@ var (
 	errBuild  error
 )
 
-// buildApp builds the app once for the tests that run it.
+// buildApp builds the app once for the tests that run it, as mage bench
+// builds it.
 func buildApp(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the app; skipped with -short")
 	}
 	buildOnce.Do(func() {
+		root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+		if err != nil {
+			errBuild = err
+			return
+		}
 		dir, err := os.MkdirTemp("", "loadtest-app-")
 		if err != nil {
 			errBuild = err
 			return
 		}
 		appBinary = filepath.Join(dir, "app")
-		out, err := exec.Command("go", "build", "-o", appBinary, "github.com/oc-lettings/oc-lettings/app").CombinedOutput()
-		if err != nil {
-			errBuild = fmt.Errorf("go build: %w\n%s", err, out)
+		var out strings.Builder
+		errBuild = gobuild.Build(context.Background(), &runner.Runner{Out: &out}, gobuild.Options{
+			Output: appBinary, Version: "test", Commit: "test", Dir: root,
+		})
+		if errBuild != nil {
+			errBuild = fmt.Errorf("%w\n%s", errBuild, out.String())
 		}
 	})
 	if errBuild != nil {
