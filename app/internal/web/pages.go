@@ -10,9 +10,8 @@ import (
 )
 
 // home serves the welcome page.
-func (s *site) home(w http.ResponseWriter, r *http.Request) {
-	body, err := s.homePage.render("", struct{}{}, "Holiday homes", "home")
-	s.writePage(w, r, body, err)
+func (s *site) home(w http.ResponseWriter, _ *http.Request) {
+	writeHTML(w, http.StatusOK, s.homeBody)
 }
 
 // lettings serves the list of lettings.

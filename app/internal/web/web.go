@@ -49,7 +49,6 @@ type site struct {
 	logger      *slog.Logger
 	reportError func(context.Context, error) // nil when not reporting
 
-	homePage     *pageCache[struct{}]
 	lettingsPage *pageCache[[]catalogue.Letting]
 	lettingPage  *pageCache[catalogue.Letting]
 	profilesPage *pageCache[[]catalogue.Profile]
@@ -58,6 +57,7 @@ type site struct {
 
 	// Responses that never change, rendered by New.
 	health         []byte // the /healthz body
+	homeBody       []byte
 	notFoundBody   []byte
 	notAllowedBody []byte
 }
@@ -113,7 +113,6 @@ func newSite(opts Options) (*site, error) {
 		store:        opts.Store,
 		logger:       opts.Logger,
 		reportError:  opts.ReportError,
-		homePage:     newPageCache(ts["home.html"], func(struct{}, struct{}) bool { return true }),
 		lettingsPage: newPageCache(ts["lettings.html"], slices.Equal[[]catalogue.Letting]),
 		lettingPage:  newPageCache(ts["letting.html"], func(a, b catalogue.Letting) bool { return a == b }),
 		profilesPage: newPageCache(ts["profiles.html"], slices.Equal[[]catalogue.Profile]),
@@ -127,6 +126,10 @@ func newSite(opts Options) (*site, error) {
 	}{"ok", buildinfo.Version, buildinfo.Commit})
 	if err != nil {
 		return nil, fmt.Errorf("web: health response: %w", err)
+	}
+	s.homeBody, err = render(ts["home.html"], page{Title: "Holiday homes", Section: "home"})
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.notFoundBody, err = s.renderError(errorContent{
 		Status:  http.StatusNotFound,
