@@ -224,6 +224,9 @@ func TestBinaryRejectsInvalidConfig(t *testing.T) {
 			if !strings.Contains(msg, tt.variable) {
 				t.Errorf("stderr %q does not name %s", msg, tt.variable)
 			}
+			if !strings.Contains(msg, "configuration: ") {
+				t.Errorf("stderr %q does not say the configuration is wrong", msg)
+			}
 			if strings.Count(strings.TrimSpace(msg), "\n") > 0 {
 				t.Errorf("stderr has more than one line: %q", msg)
 			}

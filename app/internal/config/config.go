@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/getsentry/sentry-go"
 )
 
 // Names of the environment variables read by Load.
@@ -70,6 +72,13 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.Port = port
 	}
+	if c.SentryDSN != "" {
+		if _, err := sentry.NewDsn(c.SentryDSN); err != nil {
+			// The DSN holds the project's key: it is not repeated.
+			errs = append(errs, invalidSecret(EnvSentryDSN,
+				"a Sentry DSN such as https://<key>@o<org>.ingest.sentry.io/<project>"))
+		}
+	}
 	if v := getenv(EnvSentryTracesSampleRate); v != "" {
 		rate, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(rate) || rate < 0 || rate > 1 {
@@ -100,4 +109,9 @@ func Load(getenv func(string) string) (Config, error) {
 // invalid describes a variable whose value is not what it should be.
 func invalid(name, value, want string) error {
 	return fmt.Errorf("invalid %s=%q: want %s", name, value, want)
+}
+
+// invalidSecret is invalid for a variable whose value must not be shown.
+func invalidSecret(name, want string) error {
+	return fmt.Errorf("invalid %s (value not shown): want %s", name, want)
 }

@@ -120,14 +120,44 @@ func TestLoadInvalid(t *testing.T) {
 	}
 }
 
-func TestLoadReportsEveryInvalidVariable(t *testing.T) {
-	_, err := Load(env(map[string]string{"PORT": "x", "SECURE_SSL_REDIRECT": "maybe"}))
-	if err == nil {
-		t.Fatal("Load succeeded, want an error")
+func TestLoadInvalidSentryDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"not-a-dsn",
+		"ftp://secretkey@o1.ingest.sentry.io/2",
+		"https://o1.ingest.sentry.io/2",
+		"https://secretkey@o1.ingest.sentry.io/",
+		"https://secretkey@:443/2",
+		"https://secretkey@o1.ingest.sentry.io:port/2",
+		"https://secret\x7fkey@o1.ingest.sentry.io/2",
+	} {
+		_, err := Load(env(map[string]string{"SENTRY_DSN": dsn}))
+		if err == nil {
+			t.Errorf("Load(SENTRY_DSN=%q) succeeded, want an error", dsn)
+			continue
+		}
+		if !strings.Contains(err.Error(), "SENTRY_DSN") {
+			t.Errorf("error %q does not name SENTRY_DSN", err)
+		}
+		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), dsn) {
+			t.Errorf("error %q shows the DSN, which holds a key", err)
+		}
 	}
-	for _, name := range []string{"PORT", "SECURE_SSL_REDIRECT"} {
-		if !strings.Contains(err.Error(), name) {
-			t.Errorf("error %q does not name %s", err, name)
+}
+
+func TestLoadReportsEveryInvalidVariable(t *testing.T) {
+	tests := []map[string]string{
+		{"PORT": "x", "SECURE_SSL_REDIRECT": "maybe"},
+		{"PORT": "x", "SENTRY_DSN": "bad"},
+	}
+	for _, vars := range tests {
+		_, err := Load(env(vars))
+		if err == nil {
+			t.Fatalf("Load(%v) succeeded, want an error", vars)
+		}
+		for name := range vars {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("error %q does not name %s", err, name)
+			}
 		}
 	}
 }

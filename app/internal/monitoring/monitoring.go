@@ -54,7 +54,7 @@ func New(opts Options) (*Monitor, error) {
 		BeforeSendTransaction: scrub,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("monitoring: invalid SENTRY_DSN: %w", err)
+		return nil, fmt.Errorf("monitoring: invalid Sentry DSN: %w", err)
 	}
 	return &Monitor{hub: sentry.NewHub(client, sentry.NewScope())}, nil
 }

@@ -37,8 +37,8 @@ func TestDisabledWithoutDSN(t *testing.T) {
 
 func TestInvalidDSN(t *testing.T) {
 	_, err := New(Options{DSN: "not a dsn"})
-	if err == nil || !strings.Contains(err.Error(), "SENTRY_DSN") {
-		t.Errorf("New with a malformed DSN: error %v, want one naming SENTRY_DSN", err)
+	if err == nil || !strings.Contains(err.Error(), "invalid Sentry DSN") {
+		t.Errorf("New with a malformed DSN: error %v, want one saying the DSN is invalid", err)
 	}
 }
 
