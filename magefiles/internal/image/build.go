@@ -29,10 +29,11 @@ const BinaryName = "oc-lettings"
 // Builder builds the site's image.
 type Builder struct {
 	Engine *docker.Engine
-	Runner *runner.Runner // runs go and git; its Verbose and Redactor apply to the build log too
-	Dir    string         // repository root; empty means the current directory
+	// Runner runs go and git. Its Out, Verbose and Redactor apply to the
+	// engine's build log too: shown live when verbose, else on failure.
+	Runner *runner.Runner
+	Dir    string // repository root; empty means the current directory
 	Where  Where
-	Out    io.Writer // where the build log is shown (live when verbose, else on failure); nil means os.Stdout
 }
 
 // Result tells what Build did.
@@ -143,9 +144,9 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 // build runs one engine build, showing its log live when verbose and in
 // full when it fails, and returns the image it made.
 func (b *Builder) build(ctx context.Context, buildCtx []byte, opts docker.BuildOptions) (docker.Image, error) {
-	out := b.Out
-	if out == nil {
-		out = os.Stdout
+	out := io.Writer(os.Stdout)
+	if b.Runner.Out != nil {
+		out = b.Runner.Out
 	}
 	shown := b.Runner.Redactor.Writer(out)
 	defer func() { _ = shown.Close() }()

@@ -57,7 +57,7 @@ func newFixture(t testing.TB, where Where) *fixture {
 	t.Cleanup(func() { _ = eng.Close() })
 	f := &fixture{dir: imagetest.Repo(t), raw: raw, out: &strings.Builder{}}
 	r := &runner.Runner{Out: f.out}
-	f.b = &Builder{Engine: eng, Runner: r, Dir: f.dir, Where: where, Out: f.out}
+	f.b = &Builder{Engine: eng, Runner: r, Dir: f.dir, Where: where}
 	f.readGit(t)
 	return f
 }

@@ -46,7 +46,7 @@ func buildSite(t testing.TB, where image.Where) *built {
 	t.Cleanup(func() { _ = eng.Close() })
 	s := &built{dir: imagetest.Repo(t), raw: raw, eng: eng}
 	var out strings.Builder
-	s.b = &image.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: s.dir, Where: where, Out: &out}
+	s.b = &image.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: s.dir, Where: where}
 	if s.info, err = gitinfo.Read(context.Background(), s.b.Runner, s.dir); err != nil {
 		t.Fatal(err)
 	}
