@@ -30,11 +30,16 @@ import (
 // line; mage -v shows the engine's build log, which is also shown when the
 // build fails.
 func Build(ctx context.Context) error {
-	b, info, err := newImageBuilder(ctx)
+	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.Engine.Close()
+	defer eng.Close()
+	b := newImageBuilder(eng)
+	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
+	if err != nil {
+		return err
+	}
 	res, err := b.Build(ctx, info)
 	if err != nil {
 		return err
@@ -55,11 +60,16 @@ func Push(ctx context.Context) error {
 	if err := settings.Require(settings.OS, settings.DockerHubUser, settings.DockerHubPass); err != nil {
 		return err
 	}
-	b, info, err := newImageBuilder(ctx)
+	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.Engine.Close()
+	defer eng.Close()
+	b := newImageBuilder(eng)
+	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
+	if err != nil {
+		return err
+	}
 	if info.Dirty {
 		return image.ErrDirty
 	}
@@ -98,7 +108,6 @@ func RunLocal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	where := image.WhereFromEnv(settings.OS)
 	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return err
@@ -109,47 +118,15 @@ func RunLocal(ctx context.Context) error {
 			return err
 		}
 	}
-
-	var ref string
-	if where.User != "" {
-		ref = docker.Ref(where.Repository(), "latest")
-		if err := eng.Pull(ctx, ref, image.AuthFromEnv(settings.OS), os.Stdout); err != nil {
-			return image.ExplainPull(err)
-		}
-	} else {
-		info, err := gitinfo.Read(ctx, newRunner(), "")
-		if err != nil {
-			return err
-		}
-		b := &image.Builder{Engine: eng, Runner: newRunner(), Where: where}
-		built, err := b.Build(ctx, info)
-		if err != nil {
-			return err
-		}
-		fmt.Println(built)
-		ref = built.Names.Commit
+	ref, err := newImageBuilder(eng).ToRun(ctx, image.AuthFromEnv(settings.OS), os.Stdout)
+	if err != nil {
+		return err
 	}
-
-	var env []string
-	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
-		if v.IsSet(settings.OS) {
-			env = append(env, v.Name+"="+v.Get(settings.OS))
-		}
-	}
-	return runlocal.Run(ctx, eng, runlocal.Options{Image: ref, Port: port, Env: env})
+	return runlocal.Run(ctx, eng, runlocal.Options{Image: ref, Port: port, Env: runlocal.SiteEnv(settings.OS)})
 }
 
-// newImageBuilder reads git and connects to the Docker engine: what build
-// and push start with. The caller closes b.Engine.
-func newImageBuilder(ctx context.Context) (*image.Builder, gitinfo.Info, error) {
-	r := newRunner()
-	info, err := gitinfo.Read(ctx, r, "")
-	if err != nil {
-		return nil, gitinfo.Info{}, err
-	}
-	eng, err := docker.Connect(ctx)
-	if err != nil {
-		return nil, gitinfo.Info{}, err
-	}
-	return &image.Builder{Engine: eng, Runner: r, Where: image.WhereFromEnv(settings.OS)}, info, nil
+// newImageBuilder returns the builder of the work tree's image on eng,
+// where the environment says the image lives.
+func newImageBuilder(eng *docker.Engine) *image.Builder {
+	return &image.Builder{Engine: eng, Runner: newRunner(), Where: image.WhereFromEnv(settings.OS)}
 }

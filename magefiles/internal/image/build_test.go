@@ -170,6 +170,20 @@ func TestBuild(t *testing.T) {
 		}
 	})
 
+	t.Run("runLocal without a user runs the work tree's image", func(t *testing.T) {
+		var out strings.Builder
+		ref, err := f.b.ToRun(ctx, docker.Auth{}, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref != res.Names.Commit {
+			t.Errorf("ToRun = %q, want %q", ref, res.Names.Commit)
+		}
+		if !strings.HasPrefix(out.String(), "up to date: "+res.Names.Commit) {
+			t.Errorf("ToRun showed %q, want the build's line", out.String())
+		}
+	})
+
 	t.Run("a dirty work tree", func(t *testing.T) {
 		main := filepath.Join(f.dir, "app", "main.go")
 		src, err := os.ReadFile(main)

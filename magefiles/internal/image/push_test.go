@@ -107,4 +107,34 @@ func TestPush(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("runLocal with a user pulls latest", func(t *testing.T) {
+		for _, ref := range built.Names.Tags() {
+			if _, err := f.raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var progress strings.Builder
+		ref, err := f.b.ToRun(ctx, auth, &progress)
+		if err != nil {
+			t.Fatalf("ToRun: %v\n%s", err, progress.String())
+		}
+		if ref != built.Names.Latest {
+			t.Errorf("ToRun = %q, want %q", ref, built.Names.Latest)
+		}
+		if id, _, _ := f.b.Engine.ImageID(ctx, ref); id != built.Image.ID {
+			t.Errorf("%s pulled as %q, want %s", ref, id, built.Image.ID)
+		}
+		if strings.Contains(progress.String(), reg.Password) {
+			t.Error("the password shows in the progress")
+		}
+
+		unpublished := *f.b
+		unpublished.Where.Name = imagetest.Unique(t, "oc-lettings-test-")
+		_, err = unpublished.ToRun(ctx, auth, nil)
+		var notFound *docker.NotFoundError
+		if !errors.As(err, &notFound) || !strings.Contains(err.Error(), "publish it with mage push, or unset DOCKERHUB_USERNAME") {
+			t.Errorf("an image never pushed: %v, want a *docker.NotFoundError that says what to do", err)
+		}
+	})
 }

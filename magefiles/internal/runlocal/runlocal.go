@@ -59,6 +59,19 @@ type Options struct {
 	Ready func(url string)
 }
 
+// SiteEnv returns what mage runLocal passes to the site from env, as
+// KEY=value entries for Options.Env: SENTRY_DSN and SENTRY_ENVIRONMENT,
+// each only when set, so that the site's own defaults apply otherwise.
+func SiteEnv(env settings.Env) []string {
+	var entries []string
+	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
+		if v.IsSet(env) {
+			entries = append(entries, v.Name+"="+v.Get(env))
+		}
+	}
+	return entries
+}
+
 // Run creates and starts the container, waits for the site to answer,
 // streams its log until ctx ends (Ctrl-C) or the container stops, and
 // removes it whatever happens once it is created. An interrupted run is

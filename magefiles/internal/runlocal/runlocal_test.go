@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // fakeEngine plays the engine's part: it records what Run asks, fails where
@@ -259,6 +260,23 @@ func TestRunReportsASiteThatStops(t *testing.T) {
 	}
 	if eng.Calls() != "create start remove" {
 		t.Errorf("calls %q", eng.Calls())
+	}
+}
+
+func TestSiteEnv(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "DOCKERHUB_PASS": "pw", "PORT": "9000"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/1"},
+		{map[string]string{"SENTRY_DSN": " ", "SENTRY_ENVIRONMENT": "local"}, "SENTRY_ENVIRONMENT=local"},
+		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "SENTRY_ENVIRONMENT": "local", "HEROKU_API_KEY": "k"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/1 SENTRY_ENVIRONMENT=local"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(SiteEnv(settings.Map(tt.env)), " "); got != tt.want {
+			t.Errorf("SiteEnv(%v) = %q, want %q", tt.env, got, tt.want)
+		}
 	}
 }
 
