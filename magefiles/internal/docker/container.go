@@ -22,21 +22,14 @@ type ContainerSpec struct {
 	Name   string            // unique container name
 	Image  string            // image reference or ID
 	Env    []string          // KEY=value entries
-	Port   int               // the port the container listens on, published on the same host port
-	HostIP string            // the host address the port is published on; empty means 127.0.0.1
+	Port   int               // the port the container listens on, published on the same host port of 127.0.0.1
 	Labels map[string]string // container labels, to find it again
 }
 
 // CreateContainer creates (but does not start) the container spec describes
-// and returns its ID. A missing image is a *NotFoundError.
+// and returns its ID. Its port is published on 127.0.0.1 only, never on
+// the machine's other addresses. A missing image is a *NotFoundError.
 func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (string, error) {
-	hostIP := netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	if spec.HostIP != "" {
-		var err error
-		if hostIP, err = netip.ParseAddr(spec.HostIP); err != nil {
-			return "", fmt.Errorf("host address %q: %w", spec.HostIP, err)
-		}
-	}
 	port, err := network.ParsePort(strconv.Itoa(spec.Port) + "/tcp")
 	if err != nil {
 		return "", fmt.Errorf("port %d: %w", spec.Port, err)
@@ -50,7 +43,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 			ExposedPorts: network.PortSet{port: {}},
 		},
 		HostConfig: &container.HostConfig{
-			PortBindings: network.PortMap{port: {{HostIP: hostIP, HostPort: strconv.Itoa(spec.Port)}}},
+			PortBindings: network.PortMap{port: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1}), HostPort: strconv.Itoa(spec.Port)}}},
 		},
 	})
 	if cerrdefs.IsNotFound(err) {
