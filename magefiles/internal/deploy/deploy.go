@@ -274,19 +274,9 @@ func (r *run) progress() io.Writer {
 // made is false, and rel the newest release, when the image already was.
 func (r *run) release(ctx context.Context, image string) (rel heroku.Release, made bool, err error) {
 	h, app := r.d.Heroku, r.app.Name
-	cur, found, err := h.CurrentRelease(ctx, app)
+	r.latest, r.previous, err = h.NewestAndCurrent(ctx, app)
 	if err != nil {
 		return heroku.Release{}, false, err
-	}
-	if found {
-		r.previous = &cur
-	}
-	newest, err := h.Releases(ctx, app, 1)
-	if err != nil {
-		return heroku.Release{}, false, err
-	}
-	if len(newest) > 0 {
-		r.latest = &newest[0]
 	}
 
 	const during = "asking Heroku to release the image"
@@ -296,7 +286,7 @@ func (r *run) release(ctx context.Context, image string) (rel heroku.Release, ma
 	}
 	// Whatever the answer, the newest release says what happened: a 5xx or
 	// a lost connection may hide a release that was made.
-	newest, err = h.Releases(ctx, app, 1)
+	newest, err := h.Releases(ctx, app, 1)
 	if ctx.Err() != nil {
 		return heroku.Release{}, false, r.interrupted(ctx, nil, during)
 	}

@@ -32,7 +32,6 @@ func TestHappyPath(t *testing.T) {
 		"GET /account",
 		"GET /apps/oc-web",
 		"GET /apps/oc-web/releases [version ..; order=desc, max=10]",
-		"GET /apps/oc-web/releases [version ..; order=desc, max=1]",
 		"PATCH /apps/oc-web/formation",
 		"GET /apps/oc-web/releases [version ..; order=desc, max=1]",
 		"GET /apps/oc-web/releases/" + w.heroku.Releases(app)[1].ID + " ...",

@@ -190,7 +190,7 @@ func TestReleasesNewestFirst(t *testing.T) {
 	}
 }
 
-func TestCurrentReleaseFollowsNextRange(t *testing.T) {
+func TestNewestAndCurrentFollowsNextRange(t *testing.T) {
 	fake, c := newFake(t)
 	fake.AddApp(herokutest.App{Name: "oc-web"})
 	for i := 0; i < 30; i++ {
@@ -200,12 +200,15 @@ func TestCurrentReleaseFollowsNextRange(t *testing.T) {
 		}
 		fake.AddRelease("oc-web", digestOf(i), status)
 	}
-	cur, found, err := c.CurrentRelease(context.Background(), "oc-web")
-	if err != nil || !found {
-		t.Fatalf("CurrentRelease: %+v, %v, %v", cur, found, err)
+	newest, cur, err := c.NewestAndCurrent(context.Background(), "oc-web")
+	if err != nil || newest == nil || cur == nil {
+		t.Fatalf("NewestAndCurrent: %+v, %+v, %v", newest, cur, err)
 	}
 	if cur.Version != 12 {
 		t.Errorf("current = v%d, want v12", cur.Version)
+	}
+	if newest.Version != 30 {
+		t.Errorf("newest = v%d, want v30", newest.Version)
 	}
 	reqs := fake.Requests()
 	if len(reqs) != 2 || reqs[1].Range != "version ]21..; order=desc, max=10" || reqs[1].Status != http.StatusPartialContent {
@@ -213,8 +216,8 @@ func TestCurrentReleaseFollowsNextRange(t *testing.T) {
 	}
 
 	fake.AddApp(herokutest.App{Name: "oc-empty"})
-	if _, found, err := c.CurrentRelease(context.Background(), "oc-empty"); found || err != nil {
-		t.Errorf("app without releases: found=%v err=%v, want not found and no error", found, err)
+	if newest, cur, err := c.NewestAndCurrent(context.Background(), "oc-empty"); newest != nil || cur != nil || err != nil {
+		t.Errorf("app without releases: newest %+v, current %+v, err %v; want neither and no error", newest, cur, err)
 	}
 }
 

@@ -54,35 +54,40 @@ func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, er
 	return list, err
 }
 
-// currentScan is how many releases CurrentRelease looks through, newest
+// currentScan is how many releases NewestAndCurrent looks through, newest
 // first, in pages of currentPage.
 const (
 	currentScan = 100
 	currentPage = 10
 )
 
-// CurrentRelease returns the release the app runs: the newest one marked
-// current. found is false when the app has none (it was never released, or
-// its last 100 releases all failed).
-func (c *Client) CurrentRelease(ctx context.Context, app string) (rel Release, found bool, err error) {
+// NewestAndCurrent returns the app's newest release and the release it
+// runs: the newest one marked current. Usually they are one release, found
+// by one request. newest is nil when the app has no release; current is nil
+// when none is current (the app was never released, or its last 100
+// releases all failed).
+func (c *Client) NewestAndCurrent(ctx context.Context, app string) (newest, current *Release, err error) {
 	rng := fmt.Sprintf("version ..; order=desc, max=%d", currentPage)
 	for seen := 0; seen < currentScan && rng != ""; {
 		var page []Release
 		page, rng, err = c.releasePage(ctx, app, rng)
 		if err != nil {
-			return Release{}, false, err
-		}
-		for _, r := range page {
-			if r.Current {
-				return r, true, nil
-			}
+			return nil, nil, err
 		}
 		if len(page) == 0 {
 			break
 		}
+		if newest == nil {
+			newest = &page[0]
+		}
+		for i := range page {
+			if page[i].Current {
+				return newest, &page[i], nil
+			}
+		}
 		seen += len(page)
 	}
-	return Release{}, false, nil
+	return newest, nil, nil
 }
 
 // releasePage lists one page of releases with the Range header rng, and
