@@ -105,6 +105,7 @@ func Run(ctx context.Context, eng Engine, o Options) (err error) {
 	// The log is followed until the container is gone, not until ctx ends,
 	// so that the site's last lines (its shutdown) are shown too.
 	logsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
 	logsDone := make(chan struct{})
 	logsStarted := false
 	defer func() {
@@ -114,9 +115,10 @@ func Run(ctx context.Context, eng Engine, o Options) (err error) {
 			err = errors.Join(err, fmt.Errorf("the container %s could not be removed (%w): remove it with docker rm -f %s", name, rmErr, name))
 		}
 		if logsStarted {
-			waitOrGiveUp(logsDone, logTail)
+			waitOrGiveUp(logsDone, logTail) // the site's last lines
+			stopLogs()
+			<-logsDone // nothing may write to Out once Run has returned
 		}
-		stopLogs()
 	}()
 	if ctx.Err() != nil {
 		return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // fakeEngine plays the engine's part: it records what Run asks, fails where
@@ -34,6 +35,9 @@ type fakeEngine struct {
 	exit      chan int
 	removed   chan struct{} // closed by RemoveContainer: the log stream ends
 	logs      string
+	// lastWords, when set, makes the log stream outlast the container:
+	// it ends only with its context, and writes lastWords as it does.
+	lastWords string
 }
 
 func newFakeEngine() *fakeEngine {
@@ -71,6 +75,12 @@ func (f *fakeEngine) StartContainer(context.Context, string) error {
 
 func (f *fakeEngine) FollowLogs(ctx context.Context, _ string, stdout, _ io.Writer) error {
 	_, _ = io.WriteString(stdout, f.logs)
+	if f.lastWords != "" {
+		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(stdout, f.lastWords)
+		return nil
+	}
 	select {
 	case <-ctx.Done():
 	case <-f.removed:
@@ -260,6 +270,27 @@ func TestRunReportsASiteThatStops(t *testing.T) {
 	}
 	if eng.Calls() != "create start remove" {
 		t.Errorf("calls %q", eng.Calls())
+	}
+}
+
+func TestRunWritesNothingAfterItReturns(t *testing.T) {
+	eng := newFakeEngine()
+	eng.lastWords = "the log stream's last words\n"
+	var out testenv.Buffer
+	err := Run(context.Background(), eng, Options{
+		Image: "x", Port: site(t, http.StatusOK), Out: &out, Err: io.Discard,
+		Ready: func(string) { eng.exit <- 0 },
+	})
+	if err == nil {
+		t.Fatal("a site that stopped gave no error")
+	}
+	returned := out.String()
+	time.Sleep(100 * time.Millisecond)
+	if later := out.String(); later != returned {
+		t.Errorf("Run wrote %q after it returned", strings.TrimPrefix(later, returned))
+	}
+	if !strings.HasSuffix(returned, eng.lastWords) {
+		t.Errorf("the log's last words were not shown before Run returned: %q", returned)
 	}
 }
 
