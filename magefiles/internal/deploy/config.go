@@ -22,6 +22,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
@@ -103,17 +104,13 @@ func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
 		return Config{}, errors.New("the work tree has uncommitted changes: deploy releases the image built for a commit, " +
 			"so commit (and let CI build and push) or stash them, then run mage deploy again")
 	}
-	registry := settings.DockerRegistry.Get(env)
-	user := settings.DockerHubUser.Get(env)
 	cfg := Config{
 		App:    app,
 		APIURL: settings.HerokuAPIURL.Get(env),
 		APIKey: settings.HerokuAPIKey.Get(env),
 		Commit: info.Commit, Version: info.Version,
-		Image: docker.Repository(registry, user, settings.ImageName.Get(env)) + ":" + info.Commit,
-		PullAuth: docker.Auth{
-			Username: user, Password: settings.DockerHubPass.Get(env), ServerAddress: registry,
-		},
+		Image:          image.WhereFromEnv(env).NamesFor(info).Commit, // what mage push pushed
+		PullAuth:       image.AuthFromEnv(env),
 		HerokuRegistry: settings.HerokuRegistry.Get(env),
 		HealthURL:      settings.HealthURL.Get(env),
 		Sentry: sentryrelease.Config{
@@ -124,7 +121,7 @@ func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
 		},
 		SentryEnvironment: settings.SentryEnvironment.Get(env),
 	}
-	if user == "" || cfg.PullAuth.Password == "" {
+	if cfg.PullAuth.Username == "" || cfg.PullAuth.Password == "" {
 		cfg.PullAuth = docker.Auth{} // pull anonymously, a public image
 	}
 	sentryVars := []settings.Var{settings.SentryAuthToken, settings.SentryOrg, settings.SentryProject}

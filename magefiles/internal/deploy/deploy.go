@@ -13,6 +13,7 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
@@ -26,10 +27,6 @@ type Engine interface {
 	Tag(ctx context.Context, source, target string) error
 	Push(ctx context.Context, ref string, auth docker.Auth, progress io.Writer) error
 }
-
-// HerokuUser is the user name Heroku's registry wants; the password is the
-// API key.
-const HerokuUser = "_"
 
 // Deployer runs a deploy.
 type Deployer struct {
@@ -222,7 +219,7 @@ func (r *run) image(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("image %s was pulled but the engine cannot find it: run mage deploy again", ref)
 		}
 	}
-	r.say("image %s (%s)", ref, shortID(id))
+	r.say("image %s (%s)", ref, docker.ShortID(id))
 	return id, nil
 }
 
@@ -250,7 +247,7 @@ func (r *run) push(ctx context.Context) error {
 	if err := r.d.Engine.Tag(ctx, r.cfg.Image, target); err != nil {
 		return fmt.Errorf("tagging the image as %s: %w", target, err)
 	}
-	auth := docker.Auth{Username: HerokuUser, Password: r.cfg.APIKey, ServerAddress: r.cfg.HerokuRegistry}
+	auth := docker.HerokuAuth(r.cfg.HerokuRegistry, r.cfg.APIKey)
 	if err := r.d.Engine.Push(ctx, target, auth, r.progress()); err != nil {
 		var refused *docker.AuthError
 		if errors.As(err, &refused) {
@@ -348,18 +345,6 @@ func (r *run) recordInSentry(ctx context.Context, rel heroku.Release, version st
 	r.say("Sentry release %s recorded, deployed to %s", name, r.cfg.SentryEnvironment)
 }
 
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
-}
-
-// shortID shortens an image ID as docker images does.
-func shortID(id string) string {
-	const prefix = "sha256:"
-	if len(id) > len(prefix)+12 {
-		return id[:len(prefix)+12]
-	}
-	return id
-}
+// short is how messages show a commit: its first 12 characters, as git
+// describe and gitinfo show it.
+func short(commit string) string { return gitinfo.Info{Commit: commit}.Short() }

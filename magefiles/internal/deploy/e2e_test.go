@@ -54,7 +54,7 @@ type stage struct {
 func newStage(t testing.TB) *stage {
 	t.Helper()
 	raw := testenv.Docker(t)
-	reg := testenv.StartRegistry(t, testenv.WithUser(deploy.HerokuUser, apiKey))
+	reg := testenv.StartRegistry(t, testenv.WithUser(docker.HerokuUser, apiKey))
 	engine, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func newStage(t testing.TB) *stage {
 	}
 	t.Cleanup(s.heroku.Close)
 	t.Cleanup(s.sentry.Close)
-	s.heroku.SetImages(herokutest.Registry{Host: reg.Host, User: deploy.HerokuUser, Password: apiKey})
+	s.heroku.SetImages(herokutest.Registry{Host: reg.Host, User: docker.HerokuUser, Password: apiKey})
 	s.env = map[string]string{
 		"DOCKER_REGISTRY": reg.Host, "DOCKERHUB_USERNAME": reg.User, "DOCKERHUB_PASS": reg.Password,
 		"IMAGE_NAME": s.image, "HEROKU_API_KEY": apiKey, "HEROKU_APP_NAME": s.app,
