@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/version"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
@@ -34,46 +35,11 @@ func (d *Doctor) goToolchain(ctx context.Context) Result {
 	if err != nil {
 		return res.fail(firstLine(err), fmt.Sprintf("install Go %s or later (go.dev/dl), or unset GOTOOLCHAIN=local so that Go fetches it", want))
 	}
-	if !atLeast(strings.TrimPrefix(have, "go"), want) {
+	if version.Compare(have, "go"+want) < 0 {
 		return res.fail(fmt.Sprintf("%s, but go.mod asks for go %s", have, want),
 			fmt.Sprintf("install Go %s or later (go.dev/dl), or unset GOTOOLCHAIN=local so that Go fetches it", want))
 	}
 	return res.ok(fmt.Sprintf("%s (go.mod asks for go %s)", have, want))
-}
-
-// atLeast reports whether Go version have (1.26.8) is at least want (1.26.0).
-func atLeast(have, want string) bool {
-	h, w := versionNumbers(have), versionNumbers(want)
-	for i := range max(len(h), len(w)) {
-		var a, b int
-		if i < len(h) {
-			a = h[i]
-		}
-		if i < len(w) {
-			b = w[i]
-		}
-		if a != b {
-			return a > b
-		}
-	}
-	return true
-}
-
-// versionNumbers reads 1.26.8 (or 1.26rc1, as 1.26) as numbers.
-func versionNumbers(v string) []int {
-	var out []int
-	for _, part := range strings.Split(v, ".") {
-		end := strings.IndexFunc(part, func(r rune) bool { return r < '0' || r > '9' })
-		if end >= 0 {
-			part = part[:end]
-		}
-		n, err := strconv.Atoi(part)
-		if err != nil {
-			break
-		}
-		out = append(out, n)
-	}
-	return out
 }
 
 // dockerEngine connects to the engine and returns it (nil when it does not
@@ -260,8 +226,12 @@ func (d *Doctor) onlineChecks(ctx context.Context, engine Engine, stages []Stage
 		out = append(out, d.registryLogin(ctx, engine))
 	}
 	if slices.Contains(stages, Deploy) {
-		key, keyOK := d.herokuKey(ctx)
-		out = append(out, key, d.herokuApp(ctx, keyOK), d.herokuRegistryLogin(ctx, engine))
+		client := d.Heroku(heroku.Config{
+			APIURL: settings.HerokuAPIURL.Get(d.Env),
+			APIKey: settings.HerokuAPIKey.Get(d.Env),
+		})
+		key, keyOK := d.herokuKey(ctx, client)
+		out = append(out, key, d.herokuApp(ctx, client, keyOK), d.herokuRegistryLogin(ctx, engine))
 	}
 	return out
 }
@@ -280,32 +250,27 @@ func (d *Doctor) registryLogin(ctx context.Context, engine Engine) Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
-	err := engine.Login(ctx, docker.Auth{
-		Username:      settings.DockerHubUser.Get(d.Env),
-		Password:      settings.DockerHubPass.Get(d.Env),
-		ServerAddress: registry,
-	})
-	if err != nil {
+	if err := engine.Login(ctx, image.AuthFromEnv(d.Env)); err != nil {
 		return res.fail(firstLine(err), "check DOCKERHUB_USERNAME and DOCKERHUB_PASS (an access token works as the password) and DOCKER_REGISTRY")
 	}
 	return res.ok("accepted by " + registry)
 }
 
-func (d *Doctor) herokuKey(ctx context.Context) (Result, bool) {
+func (d *Doctor) herokuKey(ctx context.Context, client Heroku) (Result, bool) {
 	res := Result{Check: "Heroku API key", Stages: []Stage{Deploy}}
 	if skip := d.missing(settings.HerokuAPIKey); skip != "" {
 		return res.skip(skip), false
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
-	acct, err := d.herokuClient().Account(ctx)
+	acct, err := client.Account(ctx)
 	if err != nil {
 		return res.fail(firstLine(err), "create a key with heroku authorizations:create and set HEROKU_API_KEY; check HEROKU_API_URL"), false
 	}
 	return res.ok("accepted, account " + acct.Email), true
 }
 
-func (d *Doctor) herokuApp(ctx context.Context, keyOK bool) Result {
+func (d *Doctor) herokuApp(ctx context.Context, client Heroku, keyOK bool) Result {
 	res := Result{Check: "Heroku app", Stages: []Stage{Deploy}}
 	if skip := d.missing(settings.HerokuAppName); skip != "" {
 		return res.skip(skip)
@@ -316,11 +281,11 @@ func (d *Doctor) herokuApp(ctx context.Context, keyOK bool) Result {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	name := settings.HerokuAppName.Get(d.Env)
-	app, err := d.herokuClient().App(ctx, name)
+	app, err := client.App(ctx, name)
 	if err != nil {
 		return res.fail(firstLine(err), "create it with go tool mage heroku:create, or correct HEROKU_APP_NAME")
 	}
-	if app.Stack != "container" && app.BuildStack != "container" {
+	if !app.IsContainer() {
 		return res.fail(fmt.Sprintf("%s runs on the %s stack: it cannot run a Docker image", app.Name, app.Stack),
 			fmt.Sprintf("heroku stack:set container -a %s, or go tool mage heroku:create", app.Name))
 	}
@@ -338,31 +303,22 @@ func (d *Doctor) herokuRegistryLogin(ctx context.Context, engine Engine) Result 
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
-	err := engine.Login(ctx, docker.Auth{Username: "_", Password: settings.HerokuAPIKey.Get(d.Env), ServerAddress: registry})
-	if err != nil {
+	if err := engine.Login(ctx, docker.HerokuAuth(registry, settings.HerokuAPIKey.Get(d.Env))); err != nil {
 		return res.fail(firstLine(err), "check HEROKU_API_KEY and HEROKU_REGISTRY")
 	}
 	return res.ok("accepted by " + registry)
 }
 
-func (d *Doctor) herokuClient() Heroku {
-	return d.Heroku(heroku.Config{
-		APIURL: settings.HerokuAPIURL.Get(d.Env),
-		APIKey: settings.HerokuAPIKey.Get(d.Env),
-	})
-}
-
 // missing returns why a check cannot run without vars ("needs X and Y"), or
 // "" when they are all set.
 func (d *Doctor) missing(vars ...settings.Var) string {
-	var names []string
-	for _, v := range vars {
-		if !v.IsSet(d.Env) {
-			names = append(names, v.Name)
-		}
-	}
-	if len(names) == 0 {
+	var unset *settings.MissingError
+	if !errors.As(settings.Require(d.Env, vars...), &unset) {
 		return ""
+	}
+	names := make([]string, len(unset.Vars))
+	for i, v := range unset.Vars {
+		names[i] = v.Name
 	}
 	return "needs " + strings.Join(names, " and ")
 }
