@@ -109,29 +109,18 @@ func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
 		APIURL: settings.HerokuAPIURL.Get(env),
 		APIKey: settings.HerokuAPIKey.Get(env),
 		Commit: info.Commit, Version: info.Version,
-		Image:          image.WhereFromEnv(env).NamesFor(info).Commit, // what mage push pushed
-		PullAuth:       image.AuthFromEnv(env),
-		HerokuRegistry: settings.HerokuRegistry.Get(env),
-		HealthURL:      settings.HealthURL.Get(env),
-		Sentry: sentryrelease.Config{
-			URL:     settings.SentryURL.Get(env),
-			Token:   settings.SentryAuthToken.Get(env),
-			Org:     settings.SentryOrg.Get(env),
-			Project: settings.SentryProject.Get(env),
-		},
+		Image:             image.WhereFromEnv(env).NamesFor(info).Commit, // what mage push pushed
+		PullAuth:          image.AuthFromEnv(env),
+		HerokuRegistry:    settings.HerokuRegistry.Get(env),
+		HealthURL:         settings.HealthURL.Get(env),
+		Sentry:            sentryrelease.FromEnv(env),
 		SentryEnvironment: settings.SentryEnvironment.Get(env),
 	}
 	if cfg.PullAuth.Username == "" || cfg.PullAuth.Password == "" {
 		cfg.PullAuth = docker.Auth{} // pull anonymously, a public image
 	}
-	sentryVars := []settings.Var{settings.SentryAuthToken, settings.SentryOrg, settings.SentryProject}
-	var missing *settings.MissingError
-	if errors.As(settings.Require(env, sentryVars...), &missing) && len(missing.Vars) < len(sentryVars) {
-		var names []string
-		for _, v := range missing.Vars {
-			names = append(names, v.Name)
-		}
-		cfg.Notes = append(cfg.Notes, fmt.Sprintf("Sentry release tracking is off: %s not set", strings.Join(names, ", ")))
+	if set, unset := cfg.Sentry.Settings(); len(set) > 0 && len(unset) > 0 {
+		cfg.Notes = append(cfg.Notes, fmt.Sprintf("Sentry release tracking is off: %s not set", strings.Join(unset, ", ")))
 	}
 	return cfg, nil
 }

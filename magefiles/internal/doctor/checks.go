@@ -15,6 +15,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
@@ -201,15 +202,7 @@ func (d *Doctor) variable(vc varCheck, stages []Stage) Result {
 // sentryPartial warns when release tracking is half configured: deploy
 // tracks releases only when all three variables are set.
 func (d *Doctor) sentryPartial() Result {
-	vars := []settings.Var{settings.SentryAuthToken, settings.SentryOrg, settings.SentryProject}
-	var set, unset []string
-	for _, v := range vars {
-		if v.IsSet(d.Env) {
-			set = append(set, v.Name)
-		} else {
-			unset = append(unset, v.Name)
-		}
-	}
+	set, unset := sentryrelease.FromEnv(d.Env).Settings()
 	if len(set) == 0 || len(unset) == 0 {
 		return Result{}
 	}

@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // DefaultURL is Sentry's SaaS endpoint.
@@ -36,9 +38,43 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
+// FromEnv returns the Config that SENTRY_URL, SENTRY_AUTH_TOKEN, SENTRY_ORG
+// and SENTRY_PROJECT describe in env.
+func FromEnv(env settings.Env) Config {
+	return Config{
+		URL:     settings.SentryURL.Get(env),
+		Token:   settings.SentryAuthToken.Get(env),
+		Org:     settings.SentryOrg.Get(env),
+		Project: settings.SentryProject.Get(env),
+	}
+}
+
+// Settings sorts the names of the three variables release tracking needs
+// (SENTRY_AUTH_TOKEN, SENTRY_ORG, SENTRY_PROJECT) into those cfg has and
+// those it lacks. Tracking is on only when none is lacking; some set and
+// others lacking is worth a warning, as tracking is then off.
+func (cfg Config) Settings() (set, unset []string) {
+	for _, s := range []struct {
+		v     settings.Var
+		value string
+	}{
+		{settings.SentryAuthToken, cfg.Token},
+		{settings.SentryOrg, cfg.Org},
+		{settings.SentryProject, cfg.Project},
+	} {
+		if s.value != "" {
+			set = append(set, s.v.Name)
+		} else {
+			unset = append(unset, s.v.Name)
+		}
+	}
+	return set, unset
+}
+
 // Enabled reports whether cfg has what release tracking needs.
 func (cfg Config) Enabled() bool {
-	return cfg.Token != "" && cfg.Org != "" && cfg.Project != ""
+	_, unset := cfg.Settings()
+	return len(unset) == 0
 }
 
 // Client is a Sentry web API client.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 const token = "sntrys_test_token_0123456789"
@@ -134,6 +135,17 @@ func TestEnabled(t *testing.T) {
 	}
 	if (sentryrelease.Config{Token: "t", Org: "o"}).Enabled() {
 		t.Error("a config without a project is Enabled")
+	}
+}
+
+func TestSettingsSaysWhatIsSetAndWhatIsNot(t *testing.T) {
+	cfg := sentryrelease.FromEnv(settings.Map(map[string]string{"SENTRY_AUTH_TOKEN": token, "SENTRY_PROJECT": " oc "}))
+	set, unset := cfg.Settings()
+	if strings.Join(set, " ") != "SENTRY_AUTH_TOKEN SENTRY_PROJECT" || strings.Join(unset, " ") != "SENTRY_ORG" {
+		t.Errorf("Settings = set %v, unset %v", set, unset)
+	}
+	if cfg.Enabled() || cfg.Project != "oc" || cfg.URL != settings.SentryURL.Default {
+		t.Errorf("FromEnv = %+v", cfg)
 	}
 }
 
