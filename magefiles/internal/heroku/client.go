@@ -12,18 +12,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	hk "github.com/heroku/heroku-go/v6"
-)
 
-// DefaultAPIURL is the Platform API's production endpoint.
-const DefaultAPIURL = "https://api.heroku.com"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/endpoint"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+)
 
 // ContainerStack is the stack of apps that run Docker images.
 const ContainerStack = "container"
@@ -63,7 +61,7 @@ const userAgent = "oc-lettings-mage " + hk.DefaultUserAgent
 // New returns a client for cfg. A bad cfg (an unparsable URL, plain HTTP to
 // a remote host, no key) is reported by the first call.
 func New(cfg Config) *Client {
-	base, err := checkURL(cmpOr(cfg.APIURL, DefaultAPIURL))
+	base, err := endpoint.Check(settings.HerokuAPIURL, cfg.APIURL, settings.HerokuAPIKey)
 	if err == nil && strings.TrimSpace(cfg.APIKey) == "" {
 		err = errors.New("no Heroku API key: export HEROKU_API_KEY (create one with heroku authorizations:create)")
 	}
@@ -100,33 +98,6 @@ func New(cfg Config) *Client {
 
 // URL returns the API endpoint the client talks to.
 func (c *Client) URL() string { return c.baseURL }
-
-// checkURL accepts an https URL, or an http one on a loopback address, and
-// returns it without a trailing slash.
-func checkURL(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return raw, fmt.Errorf("HEROKU_API_URL %q is not a URL such as %s", raw, DefaultAPIURL)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return raw, errors.New("HEROKU_API_URL must not carry credentials, a query or a fragment: the key goes in HEROKU_API_KEY")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return raw, fmt.Errorf("HEROKU_API_URL %s: the API key may only travel over https (plain http only to localhost)", u.Redacted())
-	}
-	return strings.TrimSuffix(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // Account is the account an API key belongs to.
 type Account struct {
@@ -263,11 +234,4 @@ func (c *Client) check(app string) error {
 		return c.err
 	}
 	return CheckAppName(app)
-}
-
-func cmpOr(s, def string) string {
-	if strings.TrimSpace(s) == "" {
-		return def
-	}
-	return s
 }

@@ -15,17 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/endpoint"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
-
-// DefaultURL is Sentry's SaaS endpoint.
-const DefaultURL = "https://sentry.io/"
 
 // Config says where the API is, how to authenticate and which project the
 // releases belong to.
@@ -91,29 +88,16 @@ func New(cfg Config) *Client {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
-	raw := strings.TrimSpace(cfg.URL)
-	if raw == "" {
-		raw = DefaultURL
-	}
-	u, err := url.Parse(raw)
+	base, err := endpoint.Check(settings.SentryURL, cfg.URL, settings.SentryAuthToken)
 	switch {
-	case err != nil || u.Host == "":
-		c.err = fmt.Errorf("SENTRY_URL %q is not a URL such as %s", raw, DefaultURL)
-	case u.User != nil || u.RawQuery != "":
-		c.err = errors.New("SENTRY_URL must not carry credentials or a query: the token goes in SENTRY_AUTH_TOKEN")
-	case u.Scheme != "https" && (u.Scheme != "http" || !isLoopback(u.Hostname())):
-		c.err = fmt.Errorf("SENTRY_URL %s: the auth token may only travel over https (plain http only to localhost)", u.Redacted())
+	case err != nil:
+		c.err = err
 	case !cfg.Enabled():
 		c.err = errors.New("release tracking in Sentry needs SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT")
 	default:
-		c.base = strings.TrimSuffix(u.String(), "/") + "/api/0"
+		c.base = base + "/api/0"
 	}
 	return c
-}
-
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // Deploy describes a deploy to record.
