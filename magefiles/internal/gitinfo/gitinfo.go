@@ -16,7 +16,7 @@ import (
 type Info struct {
 	Commit  string // full commit hash
 	Dirty   bool   // the work tree has changes not committed
-	Version string // git describe --tags --always --dirty, e.g. v1.2.0-3-gabc1234 or abc1234; -dirty whenever Dirty
+	Version string // git describe --tags --always, e.g. v1.2.0-3-gabc1234 or abc1234, with -dirty added whenever Dirty
 	Source  string // https URL of the origin remote; empty when there is none
 	// Time is the commit's committer date: a timestamp that is the same on
 	// every machine, for reproducible builds (SOURCE_DATE_EPOCH).
@@ -36,28 +36,27 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	git := func(args ...string) (string, error) {
 		return r.Output(ctx, runner.Cmd{Name: "git", Args: args, Dir: dir})
 	}
-	commit, err := git("rev-parse", "HEAD")
+	head, err := git("show", "-s", "--format=%H %cI", "HEAD")
 	if err != nil {
 		return Info{}, fmt.Errorf("reading the git commit (the pipeline needs a git checkout with at least one commit): %w", err)
 	}
+	commit, date, _ := strings.Cut(head, " ")
+	when, err := time.Parse(time.RFC3339, date)
+	if err != nil {
+		return Info{}, fmt.Errorf("reading the git commit date %q: %w", date, err)
+	}
+	// Tracked changes and new files not yet added: git describe --dirty
+	// would see only the first.
 	status, err := git("status", "--porcelain", "--untracked-files=normal")
 	if err != nil {
 		return Info{}, fmt.Errorf("reading the git status: %w", err)
 	}
-	version, err := git("describe", "--tags", "--always", "--dirty")
+	version, err := git("describe", "--tags", "--always")
 	if err != nil {
 		return Info{}, fmt.Errorf("describing the git commit: %w", err)
 	}
-	if status != "" && !strings.HasSuffix(version, "-dirty") {
-		version += "-dirty" // git describe overlooks new files that are not yet added
-	}
-	date, err := git("show", "-s", "--format=%cI", "HEAD")
-	if err != nil {
-		return Info{}, fmt.Errorf("reading the git commit date: %w", err)
-	}
-	when, err := time.Parse(time.RFC3339, date)
-	if err != nil {
-		return Info{}, fmt.Errorf("reading the git commit date %q: %w", date, err)
+	if status != "" {
+		version += "-dirty"
 	}
 	// No origin is fine; git config, unlike git remote, says nothing then.
 	remote, _ := git("config", "--get", "remote.origin.url")
