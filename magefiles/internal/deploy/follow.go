@@ -152,7 +152,7 @@ func (r *run) checkHealth(ctx context.Context, url string) (string, error) {
 		default:
 			last = fmt.Sprintf("status %q, commit %q", h.Status, short(h.Commit))
 		}
-		if err := sleepCtx(hctx, r.cfg.PollInterval); err != nil {
+		if err := heroku.Sleep(hctx, r.cfg.PollInterval); err != nil {
 			break
 		}
 	}
@@ -190,15 +190,4 @@ func (r *run) probe(ctx context.Context, url string) (healthz, error) {
 		return h, fmt.Errorf("not the site's /healthz JSON: %w", err)
 	}
 	return h, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -183,7 +183,7 @@ func (c *Client) Rollback(ctx context.Context, app, id string) (Release, error) 
 // the release as last seen.
 func (c *Client) WaitRelease(ctx context.Context, app string, rel Release, interval time.Duration) (Release, error) {
 	for rel.Status == StatusPending || rel.Status == "" {
-		if err := sleep(ctx, interval); err != nil {
+		if err := Sleep(ctx, interval); err != nil {
 			return rel, err
 		}
 		next, err := c.Release(ctx, app, rel.ID)

@@ -75,7 +75,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.logf != nil {
 			t.logf("Heroku API %s %s: %s; retrying in %s", req.Method, req.URL.Path, why, wait)
 		}
-		if err := sleep(req.Context(), wait); err != nil {
+		if err := Sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
 		if req, err = rewind(req); err != nil {
@@ -142,7 +142,10 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return again, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d, or until ctx ends and then returns its cause. It is
+// how the client waits between attempts and polls, and how a caller that
+// polls alongside it (a deploy's health check) waits too.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 			"Name must start with a letter, end with a letter or digit and can only contain lowercase letters, digits, and dashes.")
 	case s.app(name) != nil:
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Name "+name+" is already taken")
-	case !contains(stacks, stack):
+	case !slices.Contains(stacks, stack):
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Couldn't find that stack.")
 	default:
 		a := s.addApp(App{Name: name, Stack: stack})
@@ -96,7 +97,7 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, a *app) {
 		return
 	}
 	if body.BuildStack != nil {
-		if !contains(stacks, *body.BuildStack) {
+		if !slices.Contains(stacks, *body.BuildStack) {
 			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Couldn't find that stack.")
 			return
 		}
@@ -443,13 +444,4 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

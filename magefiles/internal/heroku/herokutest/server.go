@@ -20,6 +20,7 @@ package herokutest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -373,7 +374,7 @@ func (f Fault) write(w http.ResponseWriter) {
 	id, msg := f.ID, f.Message
 	if id == "" || msg == "" {
 		did, dmsg := defaultError(f.Status)
-		id, msg = cmpOr(id, did), cmpOr(msg, dmsg)
+		id, msg = cmp.Or(id, did), cmp.Or(msg, dmsg)
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
@@ -469,14 +470,7 @@ func short(image string) string {
 	return hexPart
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // String describes a fault, for test failure messages.
 func (f Fault) String() string {
-	return fmt.Sprintf("%s %s -> %d", cmpOr(f.Method, "*"), cmpOr(f.Path, "*"), f.Status)
+	return fmt.Sprintf("%s %s -> %d", cmp.Or(f.Method, "*"), cmp.Or(f.Path, "*"), f.Status)
 }
