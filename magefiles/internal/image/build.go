@@ -50,15 +50,8 @@ func (r Result) String() string {
 	if r.UpToDate {
 		verb = "up to date:"
 	}
-	return fmt.Sprintf("%s %s (%s, %s, %s) in %s", verb, r.Names.Commit, shortID(r.Image.ID),
+	return fmt.Sprintf("%s %s (%s, %s, %s) in %s", verb, r.Names.Commit, docker.ShortID(r.Image.ID),
 		units.HumanSizeWithPrecision(float64(r.Image.Size), 3), r.Image.Platform(), r.Took.Round(time.Millisecond))
-}
-
-func shortID(id string) string {
-	if len(id) > len("sha256:")+12 {
-		return id[:len("sha256:")+12]
-	}
-	return id
 }
 
 // Build makes the image of info's work tree and tags it (see Names), unless
@@ -209,10 +202,11 @@ func buildArgs(info gitinfo.Info, declared []string) map[string]string {
 
 // recipe describes how the image is made, for the fingerprint.
 func recipe(compile gobuild.Options, args map[string]string) string {
+	cmd := gobuild.Command(compile)
 	lines := []string{
 		"platform " + Platform,
 		"toolchain " + runtime.Version(),
-		"compile " + gobuild.Command(compile).String() + " " + strings.Join(gobuild.Command(compile).Env, " "),
+		"compile " + cmd.String() + " " + strings.Join(cmd.Env, " "),
 	}
 	for _, name := range slices.Sorted(maps.Keys(args)) {
 		lines = append(lines, "arg "+name+"="+args[name])

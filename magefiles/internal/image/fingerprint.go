@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
@@ -60,15 +60,13 @@ type pkg struct {
 // It also checks that the binary links in the CA roots and time zones a
 // scratch image lacks.
 func Fingerprint(ctx context.Context, r *runner.Runner, dir, recipe string, dockerfile []byte) (string, error) {
-	// Read go list's output as it is: it is data, not for display, and
-	// masking secrets in it could change a path that happens to contain one.
-	var out bytes.Buffer
-	err := r.Run(ctx, runner.Cmd{
-		Name:   "go",
-		Args:   []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,SFiles,EmbedFiles,Module", gobuild.MainPackage},
-		Dir:    dir,
-		Env:    []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"},
-		Stdout: &out,
+	// Output returns go list's data as it is, unmasked: masking a secret
+	// in it could change a path that happens to contain one.
+	out, err := r.Output(ctx, runner.Cmd{
+		Name: "go",
+		Args: []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,SFiles,EmbedFiles,Module", gobuild.MainPackage},
+		Dir:  dir,
+		Env:  []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"},
 	})
 	if err != nil {
 		return "", fmt.Errorf("listing the site's packages: %w", err)
@@ -89,7 +87,7 @@ func Fingerprint(ctx context.Context, r *runner.Runner, dir, recipe string, dock
 	}
 
 	var linked []string
-	dec := json.NewDecoder(&out)
+	dec := json.NewDecoder(strings.NewReader(out))
 	for {
 		var p pkg
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
