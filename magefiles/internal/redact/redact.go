@@ -9,6 +9,7 @@ package redact
 import (
 	"bytes"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +28,7 @@ type Redactor struct {
 func New(secrets ...string) *Redactor {
 	r := &Redactor{}
 	for _, s := range secrets {
-		if s != "" && !contains(r.secrets, s) {
+		if s != "" && !slices.Contains(r.secrets, s) {
 			r.secrets = append(r.secrets, s)
 		}
 	}
@@ -133,13 +134,4 @@ func (r *Redactor) longest() int {
 		return 0
 	}
 	return len(r.secrets[0])
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
