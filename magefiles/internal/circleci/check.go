@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,40 +177,58 @@ func (k *checker) references() {
 		for _, wj := range w.Jobs {
 			if !k.declared(wj.Job, k.c.Jobs[wj.Job] != nil) {
 				k.add(wj.Line, "workflow %s runs job %s, which jobs: does not define (it defines %s)",
-					w.Name, wj.Job, quoteList(sortedKeys(k.c.Jobs)))
+					w.Name, wj.Job, quoteList(slices.Sorted(maps.Keys(k.c.Jobs))))
 			}
 			for _, r := range wj.Requires {
 				if !names[r.Job] {
 					k.add(r.Line, "in workflow %s, %s requires %s, which is not a job of this workflow", w.Name, wj.Name, r.Job)
 				}
 			}
-			k.steps(wj.PreSteps, "pre-steps of "+wj.Name)
-			k.steps(wj.PostSteps, "post-steps of "+wj.Name)
 		}
 	}
-	for _, name := range sortedKeys(k.c.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(k.c.Jobs)) {
 		j := k.c.Jobs[name]
 		switch {
 		case j.Executor != "" && !k.declared(j.Executor, k.c.Executors[j.Executor] != nil):
 			k.add(j.Line, "job %s uses executor %s, which executors: does not define (it defines %s)",
-				name, j.Executor, quoteList(sortedKeys(k.c.Executors)))
+				name, j.Executor, quoteList(slices.Sorted(maps.Keys(k.c.Executors))))
 		case j.Executor == "" && j.Inline == nil:
 			k.add(j.Line, "job %s has no executor: give it executor:, docker: or machine:", name)
 		}
-		k.steps(j.Steps, "job "+name)
 	}
-	for _, name := range sortedKeys(k.c.Commands) {
-		k.steps(k.c.Commands[name].Steps, "command "+name)
-	}
-}
-
-func (k *checker) steps(steps []Step, where string) {
-	for _, s := range steps {
+	k.eachStep(func(s *Step, where string) {
 		if !builtinSteps[s.Type] && !k.declared(s.Type, k.c.Commands[s.Type] != nil) {
 			k.add(s.Line, "%s invokes %s, which is neither a CircleCI step nor a command in commands: (%s)",
-				where, s.Type, quoteList(sortedKeys(k.c.Commands)))
+				where, s.Type, quoteList(slices.Sorted(maps.Keys(k.c.Commands))))
 		}
-		k.steps(s.Nested, where)
+	})
+}
+
+// eachStep calls fn once for every step of the config, with where it is:
+// the steps of the commands, of the jobs, and of the workflows' pre-steps
+// and post-steps, inside when and unless blocks too. A command's steps are
+// met once, as the command's, not again under each job that invokes it.
+func (k *checker) eachStep(fn func(s *Step, where string)) {
+	met := map[*Step]bool{}
+	walk := func(steps []Step, where string) {
+		k.c.walkSteps(steps, func(s *Step) {
+			if !met[s] {
+				met[s] = true
+				fn(s, where)
+			}
+		})
+	}
+	for _, name := range slices.Sorted(maps.Keys(k.c.Commands)) {
+		walk(k.c.Commands[name].Steps, "command "+name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(k.c.Jobs)) {
+		walk(k.c.Jobs[name].Steps, "job "+name)
+	}
+	for _, w := range k.c.Workflows {
+		for _, wj := range w.Jobs {
+			walk(wj.PreSteps, "pre-steps of "+wj.Name)
+			walk(wj.PostSteps, "post-steps of "+wj.Name)
+		}
 	}
 }
 
@@ -317,10 +336,10 @@ func (k *checker) goImages() {
 			}
 		}
 	}
-	for _, name := range sortedKeys(k.c.Executors) {
+	for _, name := range slices.Sorted(maps.Keys(k.c.Executors)) {
 		check(k.c.Executors[name], "executor "+name)
 	}
-	for _, name := range sortedKeys(k.c.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(k.c.Jobs)) {
 		if j := k.c.Jobs[name]; j.Inline != nil {
 			check(j.Inline, "job "+name)
 		}
@@ -336,28 +355,17 @@ func (k *checker) secrets() {
 			}
 		}
 	}
-	for _, name := range sortedKeys(k.c.Jobs) {
-		j := k.c.Jobs[name]
-		check(j.Environment, "job "+name)
-		var walk func([]Step)
-		walk = func(steps []Step) {
-			for _, s := range steps {
-				check(s.Environment, "a step of job "+name)
-				walk(s.Nested)
-			}
-		}
-		walk(j.Steps)
+	for _, name := range slices.Sorted(maps.Keys(k.c.Jobs)) {
+		check(k.c.Jobs[name].Environment, "job "+name)
 	}
-	for _, name := range sortedKeys(k.c.Commands) {
-		for _, s := range k.c.Commands[name].Steps {
-			check(s.Environment, "command "+name)
-		}
-	}
+	k.eachStep(func(s *Step, where string) {
+		check(s.Environment, "a step in "+where)
+	})
 }
 
 // mage checks every mage command line of every job, and what the jobs call.
 func (k *checker) mage(ctx context.Context, targets Targets) error {
-	for _, name := range sortedKeys(k.c.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(k.c.Jobs)) {
 		j := k.c.Jobs[name]
 		called := map[string]bool{} // by steps that run when the job is going well
 		for _, run := range k.c.MageRuns(name) {
@@ -403,14 +411,17 @@ func (k *checker) jobNeeds(j *Job, called map[string]bool) {
 	exec := k.executor(j)
 	if t := calls(k.rules.LocalDockerTargets); t != "" && (exec == nil || exec.Machine == "") {
 		k.add(j.Line, "job %s calls mage %s, whose tests need a Docker engine on the job's own host: use a machine executor (remote Docker cannot reach the registry and containers the tests publish on loopback)", j.Name, t)
-	} else if t := calls(k.rules.DockerTargets); t != "" && (exec == nil || exec.Machine == "") && !hasStep(j.Steps, "setup_remote_docker") {
+	} else if t := calls(k.rules.DockerTargets); t != "" && (exec == nil || exec.Machine == "") &&
+		!k.c.anyStep(j.Steps, func(s *Step) bool { return s.Type == "setup_remote_docker" }) {
 		k.add(j.Line, "job %s calls mage %s, which needs a Docker engine: add a setup_remote_docker step", j.Name, t)
 	}
 	if t := calls(k.rules.ResultsTargets); t != "" {
 		dir, ok := j.Env(settings.TestResultsDir.Name)
 		if !ok || dir == "" {
 			k.add(j.Line, "job %s calls mage %s but does not set %s in its environment: the results would not be kept", j.Name, t, settings.TestResultsDir.Name)
-		} else if !hasStoreTestResults(j.Steps, dir) {
+		} else if !k.c.anyStep(j.Steps, func(s *Step) bool {
+			return s.Type == "store_test_results" && filepath.Clean(s.Path) == filepath.Clean(dir)
+		}) {
 			k.add(j.Line, "job %s writes test results to %s but has no store_test_results step with path: %s", j.Name, dir, dir)
 		}
 	}
@@ -422,24 +433,6 @@ func (k *checker) executor(j *Job) *Executor {
 		return j.Inline
 	}
 	return k.c.Executors[j.Executor]
-}
-
-func hasStep(steps []Step, typ string) bool {
-	for _, s := range steps {
-		if s.Type == typ || hasStep(s.Nested, typ) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasStoreTestResults(steps []Step, dir string) bool {
-	for _, s := range steps {
-		if s.Type == "store_test_results" && filepath.Clean(s.Path) == filepath.Clean(dir) {
-			return true
-		}
-	}
-	return false
 }
 
 func requirementNames(rs []Requirement) []string {
@@ -478,13 +471,4 @@ func (m *memo) Usage(ctx context.Context, target string) (Usage, error) {
 		m.usage[target] = u
 	}
 	return u, err
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -219,6 +219,23 @@ func TestCheckCatchesBrokenConfigs(t *testing.T) {
 			want: "job test-and-lint sets DOCKERHUB_PASS in the config: secrets belong in a context",
 		},
 		{
+			name: "a secret written in a when block of a command",
+			old:  "      - run:\n          name: Diagnose",
+			new:  "      - when:\n          condition: true\n          steps:\n            - run:\n                command: echo\n                environment:\n                  HEROKU_API_KEY: k\n      - run:\n          name: Diagnose",
+			want: "a step in command diagnose sets HEROKU_API_KEY in the config", at: "HEROKU_API_KEY: k",
+		},
+		{
+			name: "a secret written in a workflow's pre-steps",
+			old:  "          requires: [test-and-lint]\n",
+			new:  "          requires: [test-and-lint]\n          pre-steps:\n            - run:\n                command: echo\n                environment:\n                  DOCKERHUB_PASS: hunter2\n",
+			want: "a step in pre-steps of build-and-push sets DOCKERHUB_PASS in the config", at: "DOCKERHUB_PASS: hunter2",
+		},
+		{
+			name: "a command supplies a step that is not defined",
+			old:  "commands:\n", new: "commands:\n  docker:\n    steps:\n      - when:\n          condition: true\n          steps: [setup_remote_dcoker]\n",
+			want: "command docker invokes setup_remote_dcoker", at: "setup_remote_dcoker",
+		},
+		{
 			name: "build without a Docker engine",
 			old:  "      - setup_remote_docker\n      - run: go tool mage build push", new: "      - run: go tool mage build push",
 			want: "job build-and-push calls mage build, which needs a Docker engine: add a setup_remote_docker step",
@@ -268,6 +285,21 @@ func TestCheckCatchesBrokenConfigs(t *testing.T) {
 				t.Errorf("  %d: %s", p.Line, p.Message)
 			}
 		})
+	}
+}
+
+// TestStepsSuppliedByCommandsCount moves steps the rules ask for into
+// commands, inside when blocks too: the job has them all the same.
+func TestStepsSuppliedByCommandsCount(t *testing.T) {
+	config := readFixture(t)
+	config = mutate(t, config, "commands:\n", "commands:\n"+
+		"  docker:\n    steps:\n      - setup_remote_docker\n"+
+		"  store-results:\n    steps:\n      - when:\n          condition: true\n          steps:\n"+
+		"            - store_test_results:\n                path: /tmp/test-results\n")
+	config = mutate(t, config, "      - setup_remote_docker\n      - run: go tool mage build push", "      - docker\n      - run: go tool mage build push")
+	config = mutate(t, config, "      - store_test_results:\n          path: /tmp/test-results\n", "      - store-results\n")
+	for _, p := range check(t, config) {
+		t.Errorf("%d: %s", p.Line, p.Message)
 	}
 }
 

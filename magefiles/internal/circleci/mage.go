@@ -100,7 +100,6 @@ func ParseUsage(out string) (Usage, error) {
 
 // A MageRun is one mage command line in a job's run step.
 type MageRun struct {
-	Job  string   // the job whose step runs it
 	Step Step     // the run step
 	Args []string // the words after "go tool mage" (or "mage")
 }
@@ -114,28 +113,43 @@ func (c *Config) MageRuns(job string) []MageRun {
 		return nil
 	}
 	var runs []MageRun
-	c.walkSteps(j.Steps, map[string]bool{}, func(s Step) {
+	c.walkSteps(j.Steps, func(s *Step) {
+		if s.Type != "run" {
+			return
+		}
 		for _, args := range MageCommands(s.Command) {
-			runs = append(runs, MageRun{Job: job, Step: s, Args: args})
+			runs = append(runs, MageRun{Step: *s, Args: args})
 		}
 	})
 	return runs
 }
 
-// walkSteps calls fn for every run step in steps, descending into when and
-// unless blocks and into the commands the steps invoke (once each).
-func (c *Config) walkSteps(steps []Step, seen map[string]bool, fn func(Step)) {
-	for _, s := range steps {
-		switch {
-		case s.Type == "run":
+// walkSteps calls fn for every step in steps, in order: each step, then the
+// steps of the when or unless block it is, or of the command it invokes
+// (each command once). It is the one way the package looks at steps, so
+// that a step a command supplies counts as the job's own.
+func (c *Config) walkSteps(steps []Step, fn func(*Step)) {
+	seen := map[string]bool{}
+	var walk func([]Step)
+	walk = func(steps []Step) {
+		for i := range steps {
+			s := &steps[i]
 			fn(s)
-		case len(s.Nested) > 0:
-			c.walkSteps(s.Nested, seen, fn)
-		case c.Commands[s.Type] != nil && !seen[s.Type]:
-			seen[s.Type] = true
-			c.walkSteps(c.Commands[s.Type].Steps, seen, fn)
+			walk(s.Nested)
+			if cmd := c.Commands[s.Type]; cmd != nil && !builtinSteps[s.Type] && !seen[s.Type] {
+				seen[s.Type] = true
+				walk(cmd.Steps)
+			}
 		}
 	}
+	walk(steps)
+}
+
+// anyStep reports whether fn holds for a step walkSteps visits in steps.
+func (c *Config) anyStep(steps []Step, fn func(*Step) bool) bool {
+	found := false
+	c.walkSteps(steps, func(s *Step) { found = found || fn(s) })
+	return found
 }
 
 // MageCommands returns the arguments of every mage command line in a shell
