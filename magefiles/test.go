@@ -4,10 +4,7 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
-
-	"github.com/magefile/mage/mg"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gotest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
@@ -28,8 +25,6 @@ func Test(ctx context.Context) error {
 		Race:       true,
 		Timeout:    20 * time.Minute,
 		ResultsDir: settings.TestResultsDir.Get(settings.OS),
-		Verbose:    mg.Verbose(),
-		Out:        os.Stdout,
 	})
 	return err
 }

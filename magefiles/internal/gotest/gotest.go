@@ -24,8 +24,6 @@ type Options struct {
 	Race       bool          // run with the race detector
 	Timeout    time.Duration // per test binary; zero means go test's default
 	ResultsDir string        // where junit.xml and coverage.out go; empty means a temporary directory
-	Verbose    bool          // show every test's output live
-	Out        io.Writer     // where the report goes
 }
 
 // Command returns the go test command for o, writing the coverage profile to
@@ -45,8 +43,9 @@ func Command(o Options, profile string) runner.Cmd {
 	return runner.Cmd{Name: "go", Args: append(args, pkgs...), Dir: o.Dir}
 }
 
-// Run runs the tests and writes the report to o.Out. It returns an error
-// when any test or package fails.
+// Run runs the tests and writes the report where r shows output, masking
+// r's secrets; when r is verbose, every test's output is shown live too. It
+// returns an error when any test or package fails.
 func Run(ctx context.Context, r *runner.Runner, o Options) (*Report, error) {
 	dir := o.ResultsDir
 	if dir == "" {
@@ -61,10 +60,17 @@ func Run(ctx context.Context, r *runner.Runner, o Options) (*Report, error) {
 	}
 	profile := filepath.Join(dir, "coverage.out")
 
+	shown := r.Out
+	if shown == nil {
+		shown = os.Stdout // as the runner does
+	}
+	out := r.Redactor.Writer(shown)
+	defer func() { _ = out.Close() }()
+
 	report := NewReport()
 	var live io.Writer
-	if o.Verbose {
-		live = o.Out
+	if r.Verbose {
+		live = out
 	}
 	events := report.Writer(live)
 	cmd := Command(o, profile)
@@ -82,7 +88,7 @@ func Run(ctx context.Context, r *runner.Runner, o Options) (*Report, error) {
 			return report, err
 		}
 	}
-	report.Print(o.Out)
+	report.Print(out)
 
 	switch {
 	case ctx.Err() != nil:

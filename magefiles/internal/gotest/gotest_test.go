@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
@@ -22,7 +23,6 @@ func TestRunOnASampleModule(t *testing.T) {
 	report, err := Run(context.Background(), &runner.Runner{Out: &out}, Options{
 		Dir:        "testdata/sample",
 		ResultsDir: results,
-		Out:        &out,
 	})
 	if err == nil {
 		t.Fatal("Run succeeded on failing tests")
@@ -74,7 +74,7 @@ func TestRunPassesAndReportsCoverage(t *testing.T) {
 	}
 	var out strings.Builder
 	report, err := Run(context.Background(), &runner.Runner{Out: &out}, Options{
-		Dir: "testdata/sample", Packages: []string{"./good"}, Out: &out,
+		Dir: "testdata/sample", Packages: []string{"./good"},
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, out.String())
@@ -82,6 +82,33 @@ func TestRunPassesAndReportsCoverage(t *testing.T) {
 	if report.Coverage != "100.0%" || !strings.HasPrefix(out.String(), "--- SKIP") ||
 		!strings.Contains(out.String(), "ok: 1 passed, 0 failed, 1 skipped in 1 packages") {
 		t.Errorf("coverage %q, report:\n%s", report.Coverage, out.String())
+	}
+}
+
+// TestRunMasksSecrets: a secret a test prints is masked in the report and,
+// with verbose, in the live output.
+func TestRunMasksSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test on a sample module")
+	}
+	const token = "sample-secret-token-7d2f"
+	t.Setenv("SAMPLE_TOKEN", token) // TestBroken prints it
+	for _, tc := range []struct {
+		verbose bool
+		shown   int // times the masked line is shown: in the report, and live
+	}{{false, 1}, {true, 2}} {
+		var out strings.Builder
+		r := &runner.Runner{Verbose: tc.verbose, Out: &out, Redactor: redact.New(token)}
+		if _, err := Run(context.Background(), r, Options{Dir: "testdata/sample", Packages: []string{"./bad"}}); err == nil {
+			t.Fatal("Run succeeded on a failing test")
+		}
+		text := out.String()
+		if strings.Contains(text, token) {
+			t.Errorf("verbose %v: the output shows the secret:\n%s", tc.verbose, text)
+		}
+		if n := strings.Count(text, "the token is "+redact.Mask); n != tc.shown {
+			t.Errorf("verbose %v: the masked line is shown %d times, want %d:\n%s", tc.verbose, n, tc.shown, text)
+		}
 	}
 }
 

@@ -38,20 +38,18 @@ type Report struct {
 	Elapsed  time.Duration
 	Coverage string // total statement coverage, such as "81.2%"; empty when unknown
 
-	mu       sync.Mutex
-	results  []*Result
-	running  map[string]*Result // by package + "\x00" + test
-	build    map[string]*strings.Builder
-	coverage map[string]string // per package, from "coverage: x% of statements"
-	stray    strings.Builder   // lines that are not JSON, e.g. from go vet
+	mu      sync.Mutex
+	results []*Result
+	running map[string]*Result // by package + "\x00" + test
+	build   map[string]*strings.Builder
+	stray   strings.Builder // lines that are not JSON, e.g. from go vet
 }
 
 // NewReport returns an empty Report.
 func NewReport() *Report {
 	return &Report{
-		running:  map[string]*Result{},
-		build:    map[string]*strings.Builder{},
-		coverage: map[string]string{},
+		running: map[string]*Result{},
+		build:   map[string]*strings.Builder{},
 	}
 }
 
@@ -129,11 +127,6 @@ func (r *Report) add(e event) {
 	switch e.Action {
 	case "output":
 		res.Output += e.Output
-		if e.Test == "" {
-			if _, after, ok := strings.Cut(e.Output, "coverage: "); ok {
-				r.coverage[e.Package] = strings.Fields(after)[0]
-			}
-		}
 	case "pass", "fail", "skip":
 		if b := r.build[e.FailedBuild]; b != nil {
 			res.Output = b.String() + res.Output
