@@ -33,6 +33,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
@@ -64,8 +65,8 @@ func newStage(t testing.TB) *stage {
 		raw: raw, engine: engine, reg: reg,
 		heroku: herokutest.NewServer(apiKey),
 		sentry: sentryreleasetest.NewServer(sentryToken, "acme", "oc-lettings"),
-		app:    unique(t, "oc-e2e-"),
-		image:  unique(t, "oc-e2e-"),
+		app:    testenv.Unique(t, "oc-e2e-"),
+		image:  testenv.Unique(t, "oc-e2e-"),
 	}
 	t.Cleanup(s.heroku.Close)
 	t.Cleanup(s.sentry.Close)
@@ -77,7 +78,7 @@ func newStage(t testing.TB) *stage {
 		"SENTRY_AUTH_TOKEN": sentryToken, "SENTRY_ORG": "acme", "SENTRY_PROJECT": "oc-lettings", "SENTRY_URL": s.sentry.URL,
 	}
 	// Whatever the deploy tags for Heroku goes when the test ends.
-	removeWhenDone(t, raw, docker.HerokuRepository(reg.Host, s.app)+":latest")
+	testenv.RemoveWhenDone(t, raw, docker.HerokuRepository(reg.Host, s.app)+":latest")
 	return s
 }
 
@@ -178,7 +179,7 @@ func TestEndToEndRegistryRefusesTheKey(t *testing.T) {
 	cfg := s.config(t, commit, "v1")
 	other := testenv.StartRegistry(t) // no "_" user: it refuses the key
 	cfg.HerokuRegistry = other.Host
-	removeWhenDone(t, s.raw, docker.HerokuRepository(other.Host, s.app)+":latest")
+	testenv.RemoveWhenDone(t, s.raw, docker.HerokuRepository(other.Host, s.app)+":latest")
 
 	var out testenv.Buffer
 	_, err := deploy.New(cfg, s.engine, &out, false).Run(context.Background())
@@ -258,7 +259,7 @@ func newRouter(t *testing.T, s *stage, image string) *httptest.Server {
 	)
 	boot := func() {
 		port := testenv.FreePort(t)
-		name := unique(t, "oc-e2e-dyno-")
+		name := testenv.Unique(t, "oc-e2e-dyno-")
 		ctx := context.Background()
 		id, err := s.engine.CreateContainer(ctx, docker.ContainerSpec{
 			Name: name, Image: image, Env: []string{"PORT=" + strconv.Itoa(port)}, Port: port,
@@ -306,7 +307,7 @@ func buildSite(t testing.TB, raw *client.Client, ref, commit, version string) st
 	bin := filepath.Join(t.TempDir(), "oc-lettings")
 	r := &runner.Runner{Out: io.Discard}
 	err := gobuild.Build(context.Background(), r, gobuild.Options{
-		Output: bin, Version: version, Commit: commit, GOOS: "linux", GOARCH: "amd64", Static: true, Dir: repoRoot(t),
+		Output: bin, Version: version, Commit: commit, GOOS: "linux", GOARCH: "amd64", Static: true, Dir: imagetest.Root(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +345,7 @@ func buildImage(t testing.TB, raw *client.Client, ref string, files map[string][
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	removeWhenDone(t, raw, ref)
+	testenv.RemoveWhenDone(t, raw, ref)
 	res, err := raw.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true})
 	if err != nil {
 		t.Fatal(err)
@@ -396,36 +397,9 @@ func removeImageWhenDone(t testing.TB, raw *client.Client, id string) {
 	})
 }
 
-func removeWhenDone(t testing.TB, raw *client.Client, ref string) {
-	t.Cleanup(func() {
-		_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
-	})
-}
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("no go.mod above the test's directory")
-		}
-	}
-}
-
-func unique(t testing.TB, prefix string) string {
-	t.Helper()
-	b := make([]byte, 5)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
+// removeWhenDone is testenv.RemoveWhenDone, under the name mage_test.go
+// calls it by.
+var removeWhenDone = testenv.RemoveWhenDone
 
 func randomCommit(t testing.TB) string {
 	t.Helper()

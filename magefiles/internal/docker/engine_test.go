@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -109,7 +107,7 @@ func buildTiny(t *testing.T, e *Engine, raw *client.Client, ref string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY hello /hello\n", "hello": "hello " + unique(t) + "\n"}
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY hello /hello\n", "hello": "hello " + testenv.Unique(t, "") + "\n"}
 	for _, name := range []string{"Dockerfile", "hello"} {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name]))}); err != nil {
 			t.Fatal(err)
@@ -126,22 +124,8 @@ func buildTiny(t *testing.T, e *Engine, raw *client.Client, ref string) string {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
-	removeTag(t, raw, ref)
+	testenv.RemoveWhenDone(t, raw, ref)
 	return id
-}
-
-func removeTag(t *testing.T, raw *client.Client, ref string) {
-	t.Cleanup(func() {
-		_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
-	})
-}
-
-func unique(t *testing.T) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func TestBuildFailureIsReported(t *testing.T) {
@@ -166,7 +150,7 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
 	ctx := context.Background()
-	repo := Repository(reg.Host, reg.User, "tiny-"+unique(t))
+	repo := Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-"))
 	ref := Ref(repo, "v1")
 	id := buildTiny(t, e, raw, ref)
 	auth := Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
@@ -220,7 +204,7 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 	if err := e.Tag(ctx, ref, other); err != nil {
 		t.Fatal(err)
 	}
-	removeTag(t, raw, other)
+	testenv.RemoveWhenDone(t, raw, other)
 	if tagged, _, _ := e.ImageID(ctx, other); tagged != id {
 		t.Errorf("tagged image %q, want %s", tagged, id)
 	}
@@ -239,7 +223,7 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 func TestPushWithAWrongPassword(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
-	ref := Ref(Repository(reg.Host, reg.User, "tiny-"+unique(t)), "v1")
+	ref := Ref(Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")), "v1")
 	buildTiny(t, e, raw, ref)
 	wrong := "not-" + reg.Password
 
@@ -265,7 +249,7 @@ func TestPushWithAWrongPassword(t *testing.T) {
 func TestPushWithoutCredentials(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
-	ref := Ref(Repository(reg.Host, reg.User, "tiny-"+unique(t)), "v1")
+	ref := Ref(Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")), "v1")
 	buildTiny(t, e, raw, ref)
 	err := e.Push(context.Background(), ref, Auth{Username: reg.User}, nil)
 	if want := "the registry " + reg.Host + " refused access without credentials"; err == nil || err.Error() != want {

@@ -44,7 +44,7 @@ func reportImage(b *testing.B, res Result) {
 // BenchmarkBuildCold builds in a fresh checkout with an empty Go build
 // cache: everything, the standard library included, is compiled.
 func BenchmarkBuildCold(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
 	var res Result
 	for n := 0; b.Loop(); n++ {
 		b.StopTimer()
@@ -59,7 +59,7 @@ func BenchmarkBuildCold(b *testing.B) {
 // BenchmarkBuildOneLineChange is the edit-build loop: one line of Go
 // changed, then mage build (Go's build cache and the engine's layers warm).
 func BenchmarkBuildOneLineChange(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
 	f.edit(b, 0, false)
 	f.build(b) // warm up
 	var res Result
@@ -77,7 +77,7 @@ func BenchmarkBuildOneLineChange(b *testing.B) {
 
 // BenchmarkBuildNoop is mage build when nothing changed.
 func BenchmarkBuildNoop(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
 	f.build(b)
 	for b.Loop() {
 		if res := f.build(b); !res.UpToDate {
@@ -91,12 +91,12 @@ func BenchmarkBuildNoop(b *testing.B) {
 func BenchmarkMageBuildNoop(b *testing.B) {
 	testenv.Docker(b)
 	dir := imagetest.Repo(b)
-	env := map[string]string{"IMAGE_NAME": imagetest.Unique(b, "oc-lettings-bench-")}
+	env := map[string]string{"IMAGE_NAME": testenv.Unique(b, "oc-lettings-bench-")}
 	info, err := gitinfo.Read(context.Background(), &runner.Runner{}, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	imagetest.RemoveWhenDone(b, testenv.Docker(b), Where{Name: env["IMAGE_NAME"]}.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(b, testenv.Docker(b), Where{Name: env["IMAGE_NAME"]}.NamesFor(info).Tags()...)
 	if out, code := imagetest.Mage(b, dir, env, "build"); code != 0 {
 		b.Fatal(out)
 	}
@@ -111,7 +111,7 @@ func BenchmarkMageBuildNoop(b *testing.B) {
 // registry.
 func BenchmarkPush(b *testing.B) {
 	reg := testenv.StartRegistry(b)
-	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(b, "oc-lettings-bench-")})
 	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
 	var uploaded int
 	for n := 0; b.Loop(); n++ {
@@ -131,7 +131,7 @@ func BenchmarkPush(b *testing.B) {
 // BenchmarkPushUnchanged pushes an image the registry already has.
 func BenchmarkPushUnchanged(b *testing.B) {
 	reg := testenv.StartRegistry(b)
-	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(b, "oc-lettings-bench-")})
 	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
 	res := f.build(b)
 	if _, err := f.b.Push(context.Background(), res, auth, nil); err != nil {

@@ -69,7 +69,7 @@ func (f *fixture) readGit(t testing.TB) {
 		t.Fatal(err)
 	}
 	f.info = info
-	imagetest.RemoveWhenDone(t, f.raw, f.b.Where.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(t, f.raw, f.b.Where.NamesFor(info).Tags()...)
 }
 
 func (f *fixture) build(t testing.TB) Result {
@@ -82,7 +82,7 @@ func (f *fixture) build(t testing.TB) Result {
 }
 
 func TestBuild(t *testing.T) {
-	f := newFixture(t, Where{Registry: "docker.io", Name: imagetest.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
 	ctx := context.Background()
 	res := f.build(t)
 	img := res.Image
@@ -226,7 +226,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildShowsTheEngineLog(t *testing.T) {
-	f := newFixture(t, Where{Registry: "docker.io", Name: imagetest.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
 	f.b.Runner.Verbose = true
 	f.build(t)
 	for _, want := range []string{"Step 1/", "COPY oc-lettings /oc-lettings", "Successfully tagged " + f.b.Where.Name + ":" + f.info.Commit} {

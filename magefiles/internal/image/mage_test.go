@@ -22,11 +22,11 @@ func TestMageBuildAndPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := imagetest.Unique(t, "oc-lettings-test-")
+	name := testenv.Unique(t, "oc-lettings-test-")
 	local := Where{Registry: "docker.io", Name: name}
 	published := Where{Registry: reg.Host, User: reg.User, Name: name}
-	imagetest.RemoveWhenDone(t, raw, local.NamesFor(info).Tags()...)
-	imagetest.RemoveWhenDone(t, raw, published.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(t, raw, local.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(t, raw, published.NamesFor(info).Tags()...)
 	env := map[string]string{"IMAGE_NAME": name, "DOCKER_REGISTRY": reg.Host}
 	for k, v := range secrets {
 		env[k] = v

@@ -10,7 +10,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -21,7 +20,7 @@ func blobUploads(reg *testenv.Registry) int {
 
 func TestPush(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	f := newFixture(t, Where{Registry: reg.Host, User: reg.User, Name: imagetest.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(t, "oc-lettings-test-")})
 	ctx := context.Background()
 	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
 	built := f.build(t)
@@ -130,7 +129,7 @@ func TestPush(t *testing.T) {
 		}
 
 		unpublished := *f.b
-		unpublished.Where.Name = imagetest.Unique(t, "oc-lettings-test-")
+		unpublished.Where.Name = testenv.Unique(t, "oc-lettings-test-")
 		_, err = unpublished.ToRun(ctx, auth, nil)
 		var notFound *docker.NotFoundError
 		if !errors.As(err, &notFound) || !strings.Contains(err.Error(), "publish it with mage push, or unset DOCKERHUB_USERNAME") {

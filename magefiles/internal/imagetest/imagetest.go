@@ -8,8 +8,6 @@ package imagetest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // gitEnv makes commits in the copy independent of the user's git settings.
@@ -107,27 +106,17 @@ func Git(t testing.TB, dir string, args ...string) string {
 	return string(out)
 }
 
-// Unique returns prefix followed by random hex digits.
+// Unique is testenv.Unique, for the tests that still call it here.
 func Unique(t testing.TB, prefix string) string {
 	t.Helper()
-	b := make([]byte, 5)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + hex.EncodeToString(b)
+	return testenv.Unique(t, prefix)
 }
 
-// RemoveWhenDone removes the image references refs when the test ends. It
-// removes names, not image IDs, so an image another test also tagged stays.
+// RemoveWhenDone is testenv.RemoveWhenDone, for the tests that still call
+// it here.
 func RemoveWhenDone(t testing.TB, raw *client.Client, refs ...string) {
 	t.Helper()
-	t.Cleanup(func() {
-		for _, ref := range refs {
-			if ref != "" {
-				_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
-			}
-		}
-	})
+	testenv.RemoveWhenDone(t, raw, refs...)
 }
 
 // Env returns this process's environment without the pipeline's variables

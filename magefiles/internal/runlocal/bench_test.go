@@ -9,7 +9,6 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -19,14 +18,14 @@ import (
 //
 //	go test -run '^$' -bench StartToFirst200 -benchtime 10x ./magefiles/internal/runlocal/
 func BenchmarkStartToFirst200(b *testing.B) {
-	s := buildSite(b, image.Where{Registry: "docker.io", Name: imagetest.Unique(b, "oc-lettings-bench-")})
+	s := buildSite(b, image.Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
 	ctx := context.Background()
 	client := &http.Client{Timeout: time.Second}
 	for b.Loop() {
 		b.StopTimer()
 		port := testenv.FreePort(b)
 		id, err := s.eng.CreateContainer(ctx, docker.ContainerSpec{
-			Name: imagetest.Unique(b, "oc-lettings-bench-"), Image: s.res.Names.Commit,
+			Name: testenv.Unique(b, "oc-lettings-bench-"), Image: s.res.Names.Commit,
 			Env: []string{"PORT=" + strconv.Itoa(port)}, Port: port, Labels: map[string]string{Label: "bench"},
 		})
 		if err != nil {

@@ -50,7 +50,7 @@ func buildSite(t testing.TB, where image.Where) *built {
 	if s.info, err = gitinfo.Read(context.Background(), s.b.Runner, s.dir); err != nil {
 		t.Fatal(err)
 	}
-	imagetest.RemoveWhenDone(t, raw, where.NamesFor(s.info).Tags()...)
+	testenv.RemoveWhenDone(t, raw, where.NamesFor(s.info).Tags()...)
 	if s.res, err = s.b.Build(context.Background(), s.info); err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())
 	}
@@ -85,7 +85,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestRunTheSite(t *testing.T) {
-	s := buildSite(t, image.Where{Registry: "docker.io", Name: imagetest.Unique(t, "oc-lettings-test-")})
+	s := buildSite(t, image.Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
 	ref := s.res.Names.Commit
 
 	t.Run("serves until interrupted, then is gone", func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestRunTheSite(t *testing.T) {
 // stops them the ways a user or a process manager would.
 func TestMageRunLocal(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	where := image.Where{Registry: reg.Host, User: reg.User, Name: imagetest.Unique(t, "oc-lettings-test-")}
+	where := image.Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(t, "oc-lettings-test-")}
 	s := buildSite(t, where)
 	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
 	if _, err := s.b.Push(context.Background(), s.res, auth, nil); err != nil {

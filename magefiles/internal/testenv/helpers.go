@@ -1,12 +1,42 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/moby/moby/client"
 )
+
+// Unique returns prefix followed by random hex digits: a name no other
+// test, running now or earlier on the same engine or registry, has used.
+func Unique(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// RemoveWhenDone removes the image references refs from the engine when
+// the test ends. It removes names, not image IDs, so an image another test
+// also tagged stays. Empty references are skipped.
+func RemoveWhenDone(t testing.TB, raw *client.Client, refs ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, ref := range refs {
+			if ref != "" {
+				_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
+			}
+		}
+	})
+}
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {

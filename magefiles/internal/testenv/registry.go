@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,7 +56,7 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 		opt(&o)
 	}
 	dir := t.TempDir()
-	r := &Registry{User: "ci-user", Password: "pw-" + randomHex(t, 12), log: &Buffer{}}
+	r := &Registry{User: "ci-user", Password: Unique(t, "pw-"), log: &Buffer{}}
 	var htpasswd strings.Builder
 	for _, u := range append([][2]string{{r.User, r.Password}}, o.users...) {
 		// bcrypt's minimum cost keeps every authenticated request fast.
@@ -73,7 +71,7 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	for attempt := 1; ; attempt++ {
 		r.Host = FreeAddr(t)
 		config := filepath.Join(dir, "config.yml")
-		writeFile(t, config, registryConfig(r.Host, dir, randomHex(t, 16)))
+		writeFile(t, config, registryConfig(r.Host, dir, Unique(t, "secret-")))
 		ctx, cancel := context.WithCancel(context.Background())
 		cmd := exec.CommandContext(ctx, bin, "serve", config)
 		cmd.Stdout, cmd.Stderr = r.log, r.log
@@ -200,15 +198,6 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String()
-}
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func writeFile(t testing.TB, path, content string) {
