@@ -13,7 +13,6 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
@@ -41,14 +40,14 @@ import (
 func Deploy(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	secrets := redact.New(settings.Secrets(settings.OS)...)
-	info, err := gitinfo.Read(ctx, newRunner(), "")
+	r := newRunner()
+	info, err := gitinfo.Read(ctx, r, "")
 	if err != nil {
 		return err
 	}
 	cfg, err := deploy.FromEnv(settings.OS, info)
 	if err != nil {
-		return secrets.Error(err)
+		return r.Redactor.Error(err)
 	}
 	engine, err := docker.Connect(ctx)
 	if err != nil {
@@ -56,7 +55,7 @@ func Deploy(ctx context.Context) error {
 	}
 	defer func() { _ = engine.Close() }()
 	d := deploy.New(cfg, engine, os.Stdout, mg.Verbose())
-	d.Redactor = d.Redactor.With(settings.Secrets(settings.OS)...)
+	d.Redactor = r.Redactor // every secret of the environment, the config's among them
 	_, err = d.Run(ctx)
 	return err
 }

@@ -29,15 +29,11 @@ type Heroku mg.Namespace
 // already have their value are left alone.
 func (Heroku) Create(ctx context.Context) error {
 	env := settings.OS
-	if err := settings.Require(env, settings.HerokuAPIKey, settings.HerokuAppName); err != nil {
+	name, cfg, err := heroku.FromEnv(env)
+	if err != nil {
 		return err
 	}
-	name := settings.HerokuAppName.Get(env)
-	if err := heroku.CheckAppName(name); err != nil {
-		return err
-	}
-	client := heroku.New(heroku.Config{APIURL: settings.HerokuAPIURL.Get(env), APIKey: settings.HerokuAPIKey.Get(env)})
-	s, err := client.EnsureApp(ctx, name, deploy.AppConfigVars(env))
+	s, err := heroku.New(cfg).EnsureApp(ctx, name, deploy.AppConfigVars(env))
 	if err != nil {
 		return redact.New(settings.Secrets(env)...).Error(err)
 	}

@@ -90,11 +90,8 @@ func (c Config) withDefaults() Config {
 // A work tree with uncommitted changes is refused: the image for its commit
 // would not be what the tree holds.
 func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
-	if err := settings.Require(env, settings.HerokuAPIKey, settings.HerokuAppName); err != nil {
-		return Config{}, err
-	}
-	app := settings.HerokuAppName.Get(env)
-	if err := heroku.CheckAppName(app); err != nil {
+	app, api, err := heroku.FromEnv(env)
+	if err != nil {
 		return Config{}, err
 	}
 	if info.Commit == "" {
@@ -106,8 +103,8 @@ func FromEnv(env settings.Env, info gitinfo.Info) (Config, error) {
 	}
 	cfg := Config{
 		App:    app,
-		APIURL: settings.HerokuAPIURL.Get(env),
-		APIKey: settings.HerokuAPIKey.Get(env),
+		APIURL: api.APIURL,
+		APIKey: api.APIKey,
 		Commit: info.Commit, Version: info.Version,
 		Image:             image.WhereFromEnv(env).NamesFor(info).Commit, // what mage push pushed
 		PullAuth:          image.AuthFromEnv(env),

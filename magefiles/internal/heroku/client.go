@@ -40,6 +40,21 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// FromEnv returns the app HEROKU_APP_NAME names in env and the Config for
+// HEROKU_API_URL and HEROKU_API_KEY. HEROKU_API_KEY and HEROKU_APP_NAME
+// are required: every missing one is reported at once, and a name Heroku
+// would refuse is reported before any request.
+func FromEnv(env settings.Env) (app string, cfg Config, err error) {
+	if err := settings.Require(env, settings.HerokuAPIKey, settings.HerokuAppName); err != nil {
+		return "", Config{}, err
+	}
+	app = settings.HerokuAppName.Get(env)
+	if err := CheckAppName(app); err != nil {
+		return "", Config{}, err
+	}
+	return app, Config{APIURL: settings.HerokuAPIURL.Get(env), APIKey: settings.HerokuAPIKey.Get(env)}, nil
+}
+
 // Client is a Platform API client.
 type Client struct {
 	baseURL string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 const key = "hk-test-0123456789abcdef"
@@ -162,6 +163,26 @@ func TestConfigVars(t *testing.T) {
 	}
 	if len(got) != 1 || got["SENTRY_ENVIRONMENT"] != "production" {
 		t.Errorf("config vars = %v, want SENTRY_ENVIRONMENT=production only", got)
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // in the error; "" for none
+	}{
+		{map[string]string{}, "missing 2 environment variables"},
+		{map[string]string{"HEROKU_APP_NAME": "oc-web"}, "missing environment variable HEROKU_API_KEY"},
+		{map[string]string{"HEROKU_API_KEY": key, "HEROKU_APP_NAME": "Bad_Name"}, "not a Heroku app name"},
+		{map[string]string{"HEROKU_API_KEY": key, "HEROKU_APP_NAME": " oc-web "}, ""},
+	} {
+		app, cfg, err := heroku.FromEnv(settings.Map(tc.env))
+		switch {
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("FromEnv(%v): %v, want an error saying %q", tc.env, err, tc.want)
+		case tc.want == "" && (err != nil || app != "oc-web" || cfg.APIKey != key || cfg.APIURL != settings.HerokuAPIURL.Default):
+			t.Errorf("FromEnv(%v) = %q, %+v, %v", tc.env, app, cfg, err)
+		}
 	}
 }
 
