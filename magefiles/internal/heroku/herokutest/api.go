@@ -32,20 +32,25 @@ func (s *Server) getAccount(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// withApp finds the {app} of the path, or answers Heroku's 404.
+// withApp finds the {app} of the path, or answers Heroku's 404, and calls
+// h with s.mu held.
 func (s *Server) withApp(h func(http.ResponseWriter, *http.Request, *app)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		a := s.app(r.PathValue("app"))
 		if a == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{
-				"id": "not_found", "message": "Couldn't find that app.", "resource": "app",
-			})
+			appNotFound(w)
 			return
 		}
 		h(w, r, a)
 	}
+}
+
+func appNotFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]string{
+		"id": "not_found", "message": "Couldn't find that app.", "resource": "app",
+	})
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
@@ -135,8 +140,19 @@ func (s *Server) updateConfigVars(w http.ResponseWriter, r *http.Request, a *app
 }
 
 // updateFormation is the docker-releases formation update: it releases
-// the image given for the web process.
-func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request, a *app) {
+// the image given for the web process. The registry is asked whether the
+// image was pushed without holding s.mu, so a slow registry holds up no
+// other request.
+func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("app")
+	s.mu.Lock()
+	found := s.app(name) != nil
+	images := s.images
+	s.mu.Unlock()
+	if !found {
+		appNotFound(w)
+		return
+	}
 	var body struct {
 		Updates []struct {
 			Type        string `json:"type"`
@@ -169,13 +185,18 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request, a *app)
 		}
 		image = u.DockerImage
 	}
+	pushed := image != "" && imagePushed(r.Context(), images, name, image)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.app(name) // apps are never removed: it is still there
 	if image != "" {
 		if a.BuildStack != "container" {
 			writeError(w, http.StatusUnprocessableEntity, "invalid_params",
 				"This app's stack is "+a.BuildStack+", not container: switch it with heroku stack:set container.")
 			return
 		}
-		if !s.imagePushed(r.Context(), a.Name, image) {
+		if !pushed {
 			writeError(w, http.StatusUnprocessableEntity, "invalid_params",
 				"Couldn't find image "+image+" in the app's repository: push it to registry.heroku.com/"+a.Name+"/web first.")
 			return
@@ -197,12 +218,12 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request, a *app)
 	}})
 }
 
-// imagePushed asks the registry stand-in whether the app's repository
-// holds image; the caller holds s.mu.
-func (s *Server) imagePushed(ctx context.Context, app, image string) bool {
+// imagePushed asks images whether the app's repository holds image. It
+// may take a round trip to a registry: the caller does not hold s.mu.
+func imagePushed(ctx context.Context, images Images, app, image string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := s.images.ConfigDigest(ctx, app)
+	got, err := images.ConfigDigest(ctx, app)
 	return err == nil && got == image
 }
 

@@ -2,17 +2,16 @@ package herokutest
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"sync"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // Images is the fake's view of the registry that stands in for
 // registry.heroku.com.
 type Images interface {
 	// ConfigDigest returns the config digest (sha256:...) of the image
-	// <app>/web:latest, or "" when the registry has none.
+	// <app>/web:latest, or "" or an error when the registry has none.
 	ConfigDigest(ctx context.Context, app string) (string, error)
 }
 
@@ -42,41 +41,19 @@ func (m *ImageMap) ConfigDigest(_ context.Context, app string) (string, error) {
 }
 
 // Registry is an Images that asks a real registry (the Docker Registry
-// HTTP API v2, such as testenv.StartRegistry's) over plain HTTP. Like
-// Heroku, it accepts only Docker v2 schema 2 manifests.
+// HTTP API v2, such as testenv.StartRegistry's) over plain HTTP, with these
+// credentials. Like Heroku, it accepts only Docker v2 schema 2 manifests.
 type Registry struct {
 	Host           string // host:port
 	User, Password string
 }
 
-// ConfigDigest implements Images.
+// ConfigDigest implements Images. A repository the registry does not hold
+// is an error, which the fake treats as an image not pushed.
 func (r Registry) ConfigDigest(ctx context.Context, app string) (string, error) {
-	url := fmt.Sprintf("http://%s/v2/%s/web/manifests/latest", r.Host, app)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	reg := testenv.Registry{Host: r.Host, User: r.User, Password: r.Password}
+	m, err := reg.Manifest(ctx, app+"/web", "latest")
 	if err != nil {
-		return "", err
-	}
-	req.SetBasicAuth(r.User, r.Password)
-	req.Header.Set("Accept", schema2)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return "", nil
-	default:
-		return "", fmt.Errorf("registry answered %s for %s/web:latest", resp.Status, app)
-	}
-	var m struct {
-		MediaType string `json:"mediaType"`
-		Config    struct {
-			Digest string `json:"digest"`
-		} `json:"config"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 		return "", err
 	}
 	if m.MediaType != schema2 {

@@ -293,7 +293,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("PATCH /apps/{app}", s.withApp(s.updateApp))
 	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(s.getConfigVars))
 	mux.HandleFunc("PATCH /apps/{app}/config-vars", s.withApp(s.updateConfigVars))
-	mux.HandleFunc("PATCH /apps/{app}/formation", s.withApp(s.updateFormation))
+	mux.HandleFunc("PATCH /apps/{app}/formation", s.updateFormation) // locks s.mu itself, not while it asks the registry
 	mux.HandleFunc("GET /apps/{app}/releases", s.withApp(s.listReleases))
 	mux.HandleFunc("POST /apps/{app}/releases", s.withApp(s.createRelease))
 	mux.HandleFunc("GET /apps/{app}/releases/{release}", s.withApp(s.getRelease))
