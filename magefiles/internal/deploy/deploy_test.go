@@ -407,7 +407,11 @@ func TestInterrupted(t *testing.T) {
 			defer cancel()
 			go func() {
 				for !strings.Contains(w.out.String(), tc.waitFor) {
-					time.Sleep(time.Millisecond)
+					select {
+					case <-ctx.Done(): // the test ended without the text showing
+						return
+					case <-time.After(time.Millisecond):
+					}
 				}
 				time.Sleep(20 * time.Millisecond)
 				cancel() // Ctrl-C
