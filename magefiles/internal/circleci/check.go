@@ -139,7 +139,7 @@ func Check(ctx context.Context, c *Config, rules Rules, targets Targets) ([]Prob
 	k.chain()
 	k.goImages()
 	k.secrets()
-	if err := k.mage(ctx, &memo{targets: targets, usage: map[string]Usage{}}); err != nil {
+	if err := k.mage(ctx, Memo(targets)); err != nil {
 		return nil, err
 	}
 	return sortProblems(k.problems), nil
@@ -443,8 +443,13 @@ func requirementNames(rs []Requirement) []string {
 	return names
 }
 
-// memo asks its Targets each question once: every question to mage is a
-// child process.
+// Memo returns Targets that asks targets each question once and remembers
+// the answer: every question to mage is a child process. It is not safe for
+// concurrent use.
+func Memo(targets Targets) Targets {
+	return &memo{targets: targets, usage: map[string]Usage{}}
+}
+
 type memo struct {
 	targets Targets
 	names   []string

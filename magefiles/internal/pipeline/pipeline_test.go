@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,7 +101,8 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 
 	// Heroku runs the released image; here a container of it plays the dyno
 	// whose /healthz the deploy checks.
-	dyno := startDynos(t, api, app, port)
+	startDynos(t, api, app, port)
+	targets := newMageTargets(dir)
 
 	var outputs testenv.Buffer // everything the jobs printed
 	passed := map[string]bool{}
@@ -111,7 +114,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 					t.Skipf("%s did not pass, and CircleCI runs %s only after it passed", r.Job, wj.Name)
 				}
 			}
-			runJob(ctx, t, cfg, wj.Job, dir, jobEnvironment(t, env, cfg.Jobs[wj.Job]), &outputs)
+			runJob(ctx, t, cfg, targets, wj.Job, dir, jobEnvironment(t, env, cfg.Jobs[wj.Job]), &outputs)
 			ran = true
 		})
 		passed[wj.Name] = ok && ran
@@ -132,8 +135,8 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	if len(releases) == 0 || !releases[len(releases)-1].Current || releases[len(releases)-1].Image != pushed.Config.Digest {
 		t.Errorf("deploy did not leave the pushed image (%s) as the current release: %+v", pushed.Config.Digest, releases)
 	}
-	if served := dyno.served(); served != pushed.Config.Digest {
-		t.Errorf("the dyno that answered /healthz ran %q, want the pushed image %s", served, pushed.Config.Digest)
+	if h, err := healthz(ctx, port); err != nil || h.Status != "ok" || h.Commit != commit {
+		t.Errorf("the dyno now answering /healthz says %+v (%v), want status ok and commit %s, whose image was pushed", h, err, commit)
 	}
 	rel, ok := sentry.Release(buildinfo.ReleaseName(version))
 	if !ok || rel.DateReleased == "" || len(rel.Deploys) != 1 {
@@ -150,11 +153,11 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 // runJob runs the mage commands of a job's steps, as CircleCI would, then
 // the diagnosis it runs on failure, which must work and find the stage
 // ready, since the job passed. What they print goes to outputs.
-func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, job, dir string, env map[string]string, outputs *testenv.Buffer) {
+func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, targets mageTargets, job, dir string, env map[string]string, outputs *testenv.Buffer) {
 	t.Helper()
 	var diagnoses [][]string
 	for _, run := range cfg.MageRuns(job) {
-		args := runnable(ctx, t, dir, job, run.Args)
+		args := runnable(ctx, t, targets, job, run.Args)
 		switch {
 		case len(args) == 0:
 			continue
@@ -203,14 +206,25 @@ func workflowOrder(t *testing.T, cfg *circleci.Config, chain []string) []*circle
 	return nil
 }
 
+// mageTargets asks the mage of the copy which targets it has, each
+// question once; said holds what mage printed when it could not answer.
+type mageTargets struct {
+	circleci.Targets
+	said *testenv.Buffer
+}
+
+func newMageTargets(dir string) mageTargets {
+	said := &testenv.Buffer{}
+	return mageTargets{circleci.Memo(circleci.Mage{Runner: &runner.Runner{Out: said}, Dir: dir}), said}
+}
+
 // runnable returns the mage arguments to run for a step's mage command:
 // the command as written, less the targets in notRun, which must exist.
-func runnable(ctx context.Context, t *testing.T, dir, job string, args []string) []string {
+func runnable(ctx context.Context, t *testing.T, targets mageTargets, job string, args []string) []string {
 	t.Helper()
-	var quiet strings.Builder
-	inv, err := circleci.ParseInvocation(ctx, args, circleci.Mage{Runner: &runner.Runner{Out: &quiet}, Dir: dir})
+	inv, err := circleci.ParseInvocation(ctx, args, targets)
 	if err != nil {
-		t.Fatalf("job %s runs go tool mage %s: %v\n%s", job, strings.Join(args, " "), err, quiet.String())
+		t.Fatalf("job %s runs go tool mage %s: %v\n%s", job, strings.Join(args, " "), err, targets.said.String())
 	}
 	out := append([]string(nil), inv.Flags...)
 	kept := 0
@@ -251,42 +265,49 @@ func jobEnvironment(t *testing.T, env map[string]string, job *circleci.Job) map[
 func mage(ctx context.Context, dir string, env map[string]string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	var vars []string
-	for _, v := range settings.All {
-		vars = append(vars, v.Name+"="+env[v.Name]) // empty is unset, to settings
-	}
-	for k, v := range env {
-		vars = append(vars, k+"="+v)
-	}
 	var out testenv.Buffer
-	r := &runner.Runner{Verbose: true, Out: &out}
-	err := r.Run(ctx, runner.Cmd{Name: "go", Args: append([]string{"tool", "mage"}, args...), Dir: dir, Env: vars})
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = imagetest.Env(env)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 10 * time.Second // for what mage started, after a timeout
+	err := cmd.Run()
 	return out.String(), err
 }
 
-// dynos runs each image Heroku releases for app, as Heroku would.
-type dynos struct {
-	mu    sync.Mutex
-	image string // the image of the dyno that answered /healthz last
+// health is what the site's /healthz answers.
+type health struct {
+	Status, Version, Commit string
 }
 
-func (d *dynos) served() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.image
+// healthz asks the dyno listening on port for its /healthz.
+func healthz(ctx context.Context, port int) (health, error) {
+	var h health
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
+	if err != nil {
+		return h, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return h, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return h, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return h, json.NewDecoder(resp.Body).Decode(&h)
 }
 
 // startDynos watches the fake's releases of app and runs the image of each
 // new current release in a container listening on port, the way a dyno
 // binds $PORT; the previous one is removed first.
-func startDynos(t *testing.T, api *herokutest.Server, app string, port int) *dynos {
+func startDynos(t *testing.T, api *herokutest.Server, app string, port int) {
 	t.Helper()
 	eng, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &dynos{}
 	done := make(chan struct{})
 	var running string // container ID
 	stop := func() {
@@ -331,9 +352,6 @@ func startDynos(t *testing.T, api *herokutest.Server, app string, port int) *dyn
 				return
 			}
 			started = cur.Image
-			d.mu.Lock()
-			d.image = cur.Image
-			d.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
@@ -341,7 +359,6 @@ func startDynos(t *testing.T, api *herokutest.Server, app string, port int) *dyn
 		<-done
 		_ = eng.Close()
 	})
-	return d
 }
 
 // removeImages removes image references, as a fresh engine would not have
