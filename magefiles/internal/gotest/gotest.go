@@ -84,7 +84,7 @@ func Run(ctx context.Context, r *runner.Runner, o Options) (*Report, error) {
 		report.Coverage = total
 	}
 	if o.ResultsDir != "" {
-		if err := report.WriteJUnitFile(filepath.Join(dir, "junit.xml")); err != nil {
+		if err := report.WriteJUnitFile(filepath.Join(dir, "junit.xml"), r.Redactor); err != nil {
 			return report, err
 		}
 	}

@@ -85,8 +85,8 @@ func TestRunPassesAndReportsCoverage(t *testing.T) {
 	}
 }
 
-// TestRunMasksSecrets: a secret a test prints is masked in the report and,
-// with verbose, in the live output.
+// TestRunMasksSecrets: a secret a test prints is masked in the report, in
+// junit.xml and, with verbose, in the live output.
 func TestRunMasksSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go test on a sample module")
@@ -99,8 +99,16 @@ func TestRunMasksSecrets(t *testing.T) {
 	}{{false, 1}, {true, 2}} {
 		var out strings.Builder
 		r := &runner.Runner{Verbose: tc.verbose, Out: &out, Redactor: redact.New(token)}
-		if _, err := Run(context.Background(), r, Options{Dir: "testdata/sample", Packages: []string{"./bad"}}); err == nil {
+		results := t.TempDir()
+		if _, err := Run(context.Background(), r, Options{Dir: "testdata/sample", Packages: []string{"./bad"}, ResultsDir: results}); err == nil {
 			t.Fatal("Run succeeded on a failing test")
+		}
+		junit, err := os.ReadFile(filepath.Join(results, "junit.xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(junit), token) || !strings.Contains(string(junit), "the token is "+redact.Mask) {
+			t.Errorf("verbose %v: junit.xml does not mask the secret:\n%s", tc.verbose, junit)
 		}
 		text := out.String()
 		if strings.Contains(text, token) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 )
 
 // The JUnit XML shapes CircleCI's store_test_results reads.
@@ -38,7 +40,7 @@ type junitMessage struct {
 // JUnit returns the report as JUnit XML: one suite per package, one case per
 // test. A package that failed without a failing test (a build error, a
 // panic in init, a timeout) appears as a failed case of its own.
-func (r *Report) JUnit() ([]byte, error) {
+func (r *Report) JUnit(red *redact.Redactor) ([]byte, error) {
 	bySuite := map[string]*junitSuite{}
 	var order []string
 	suite := func(pkg string) *junitSuite {
@@ -56,10 +58,10 @@ func (r *Report) JUnit() ([]byte, error) {
 		c := junitCase{Classname: res.Package, Name: res.Test, Time: seconds(res)}
 		switch res.Action {
 		case "fail":
-			c.Failure = &junitMessage{Message: "Failed", Body: res.Output}
+			c.Failure = &junitMessage{Message: "Failed", Body: red.String(res.Output)}
 			s.Failures++
 		case "skip":
-			c.Skipped = &junitMessage{Message: skipReason(res.Output)}
+			c.Skipped = &junitMessage{Message: red.String(skipReason(res.Output))}
 			s.Skipped++
 		}
 		s.Cases = append(s.Cases, c)
@@ -71,7 +73,7 @@ func (r *Report) JUnit() ([]byte, error) {
 		if res.Action == "fail" && !hasFailedTest(tests, res.Package) {
 			s.Cases = append(s.Cases, junitCase{
 				Classname: res.Package, Name: "(package)", Time: seconds(res),
-				Failure: &junitMessage{Message: "package failed", Body: res.Output},
+				Failure: &junitMessage{Message: "package failed", Body: red.String(res.Output)},
 			})
 			s.Tests++
 			s.Failures++
@@ -85,7 +87,7 @@ func (r *Report) JUnit() ([]byte, error) {
 		s := suite(path)
 		s.Cases = append(s.Cases, junitCase{
 			Classname: path, Name: "(build)",
-			Failure: &junitMessage{Message: "build failed", Body: b.String()},
+			Failure: &junitMessage{Message: "build failed", Body: red.String(b.String())},
 		})
 		s.Tests++
 		s.Failures++
@@ -103,9 +105,10 @@ func (r *Report) JUnit() ([]byte, error) {
 	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
-// WriteJUnitFile writes the JUnit XML report to path.
-func (r *Report) WriteJUnitFile(path string) error {
-	b, err := r.JUnit()
+// WriteJUnitFile writes the JUnit XML report to path, with red's secrets
+// masked: CI keeps the file and shows it.
+func (r *Report) WriteJUnitFile(path string, red *redact.Redactor) error {
+	b, err := r.JUnit(red)
 	if err != nil {
 		return fmt.Errorf("encoding JUnit XML: %w", err)
 	}
