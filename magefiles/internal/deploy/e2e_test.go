@@ -397,10 +397,6 @@ func removeImageWhenDone(t testing.TB, raw *client.Client, id string) {
 	})
 }
 
-// removeWhenDone is testenv.RemoveWhenDone, under the name mage_test.go
-// calls it by.
-var removeWhenDone = testenv.RemoveWhenDone
-
 func randomCommit(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 20)

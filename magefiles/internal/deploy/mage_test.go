@@ -31,7 +31,7 @@ func TestMageDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := docker.Repository(s.reg.Host, s.reg.User, s.image)
-	imagetest.RemoveWhenDone(t, s.raw, repo+":"+info.Commit, repo+":latest")
+	testenv.RemoveWhenDone(t, s.raw, repo+":"+info.Commit, repo+":latest")
 	if out, code := imagetest.Mage(t, dir, s.env, "push"); code != 0 {
 		t.Fatalf("mage push: exit %d\n%s", code, out)
 	}
@@ -83,7 +83,7 @@ func TestMageDeploy(t *testing.T) {
 	t.Run("Ctrl-C while the release is pending", func(t *testing.T) {
 		// Another app, running another image, so this deploy makes a release.
 		s.env["HEROKU_APP_NAME"] = s.app + "-b"
-		removeWhenDone(t, s.raw, docker.HerokuRepository(s.reg.Host, s.app+"-b")+":latest")
+		testenv.RemoveWhenDone(t, s.raw, docker.HerokuRepository(s.reg.Host, s.app+"-b")+":latest")
 		s.heroku.AddApp(herokutest.App{Name: s.app + "-b"})
 		s.heroku.AddRelease(s.app+"-b", old, heroku.StatusSucceeded)
 		s.heroku.PlanRelease(herokutest.ReleasePlan{Polls: -1})

@@ -16,10 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // gitEnv makes commits in the copy independent of the user's git settings.
@@ -104,19 +101,6 @@ func Git(t testing.TB, dir string, args ...string) string {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
-}
-
-// Unique is testenv.Unique, for the tests that still call it here.
-func Unique(t testing.TB, prefix string) string {
-	t.Helper()
-	return testenv.Unique(t, prefix)
-}
-
-// RemoveWhenDone is testenv.RemoveWhenDone, for the tests that still call
-// it here.
-func RemoveWhenDone(t testing.TB, raw *client.Client, refs ...string) {
-	t.Helper()
-	testenv.RemoveWhenDone(t, raw, refs...)
 }
 
 // Env returns this process's environment without the pipeline's variables

@@ -63,14 +63,14 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	// The services: one registry for Docker Hub (its own user) and for
 	// Heroku's registry (user "_" and the API key), the fake Heroku API
 	// looking into that registry, and the fake Sentry API.
-	apiKey := imagetest.Unique(t, "heroku-key-")
+	apiKey := testenv.Unique(t, "heroku-key-")
 	reg := testenv.StartRegistry(t, testenv.WithUser("_", apiKey))
 	api := herokutest.NewServer(apiKey)
 	t.Cleanup(api.Close)
 	api.SetImages(herokutest.Registry{Host: reg.Host, User: reg.User, Password: reg.Password})
-	app := imagetest.Unique(t, "oc-pipeline-")
+	app := testenv.Unique(t, "oc-pipeline-")
 	api.AddApp(herokutest.App{Name: app})
-	sentryToken := imagetest.Unique(t, "sentry-token-")
+	sentryToken := testenv.Unique(t, "sentry-token-")
 	sentry := sentryreleasetest.NewServer(sentryToken, "oc", "lettings")
 	t.Cleanup(sentry.Close)
 
@@ -78,11 +78,11 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	commit := strings.TrimSpace(imagetest.Git(t, dir, "rev-parse", "HEAD"))
 	version := strings.TrimSpace(imagetest.Git(t, dir, "describe", "--tags", "--always", "--dirty"))
 
-	image := imagetest.Unique(t, "oc-pipeline-")
+	image := testenv.Unique(t, "oc-pipeline-")
 	userRepo := docker.Repository(reg.Host, reg.User, image)
 	herokuRepo := docker.HerokuRepository(reg.Host, app)
 	jobImages := []string{userRepo + ":" + commit, userRepo + ":latest", herokuRepo + ":latest"}
-	imagetest.RemoveWhenDone(t, raw, jobImages...)
+	testenv.RemoveWhenDone(t, raw, jobImages...)
 
 	port := testenv.FreePort(t)
 	env := map[string]string{
