@@ -35,8 +35,7 @@ func Build(ctx context.Context) error {
 		return err
 	}
 	defer eng.Close()
-	b := newImageBuilder(eng)
-	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
+	b, info, err := workTreeBuilder(ctx, eng)
 	if err != nil {
 		return err
 	}
@@ -65,8 +64,7 @@ func Push(ctx context.Context) error {
 		return err
 	}
 	defer eng.Close()
-	b := newImageBuilder(eng)
-	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
+	b, info, err := workTreeBuilder(ctx, eng)
 	if err != nil {
 		return err
 	}
@@ -123,6 +121,14 @@ func RunLocal(ctx context.Context) error {
 		return err
 	}
 	return runlocal.Run(ctx, eng, runlocal.Options{Image: ref, Port: port, Env: runlocal.SiteEnv(settings.OS)})
+}
+
+// workTreeBuilder returns the builder of the work tree's image on eng, and
+// the work tree's git state: what build and push start from.
+func workTreeBuilder(ctx context.Context, eng *docker.Engine) (*image.Builder, gitinfo.Info, error) {
+	b := newImageBuilder(eng)
+	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
+	return b, info, err
 }
 
 // newImageBuilder returns the builder of the work tree's image on eng,
