@@ -1,5 +1,6 @@
 // Package buildinfo holds the version and commit stamped into the binary at
-// build time, and the Sentry release name derived from them.
+// build time, the Sentry release name derived from them, and the shape of the
+// /healthz answer that reports them. The pipeline imports it too.
 //
 // The pipeline sets both variables with the linker:
 //
@@ -25,3 +26,14 @@ func Release() string { return ReleaseName(Version) }
 // ReleaseName is the Sentry release name of a binary stamped with version.
 // The deploy step uses it to create the matching release in Sentry.
 func ReleaseName(version string) string { return "oc-lettings@" + version }
+
+// Health is what the site's /healthz answers, as JSON:
+//
+//	{"status":"ok","version":"v1.2.0","commit":"<git sha>"}
+//
+// The pipeline decodes it to check which build a deployment runs.
+type Health struct {
+	Status  string `json:"status"`  // "ok" whenever the site answers
+	Version string `json:"version"` // the running binary's Version
+	Commit  string `json:"commit"`  // the running binary's Commit
+}
