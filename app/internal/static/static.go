@@ -1,7 +1,7 @@
 // Package static serves the site's static files the way WhiteNoise did for
 // the Django site, from memory: each file is available under a
 // content-hashed URL, cached by browsers for a year, compressed with gzip once
-// at start-up, and revalidated with ETags.
+// at start-up, and revalidated with ETags by http.ServeContent.
 package static
 
 import (
@@ -17,6 +17,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed files
@@ -49,14 +50,20 @@ type Assets struct {
 	urls   map[string]string // hashed URL by logical name
 }
 
-// file is one servable representation set: the file and its gzip variant.
+// file is one static file: its identity bytes and, when gzip makes them
+// smaller, its gzip variant. Each variant is a representation of its own,
+// with its own ETag.
 type file struct {
 	contentType  string
 	cacheControl string
-	body         []byte
-	etag         string
-	gzip         []byte // nil when compression does not make it smaller
-	gzipETag     string
+	identity     variant
+	gzip         *variant // nil when compression does not make the file smaller
+}
+
+// variant is one encoding of a file.
+type variant struct {
+	body []byte
+	etag string
 }
 
 // Embedded returns the site's own static files, served under /static/.
@@ -104,12 +111,10 @@ func (a *Assets) add(name string, body []byte) error {
 	hashed := &file{
 		contentType:  contentType(name),
 		cacheControl: cacheImmutable,
-		body:         body,
-		etag:         `"` + hash + `"`,
+		identity:     variant{body, `"` + hash + `"`},
 	}
 	if len(gz) < len(body) {
-		hashed.gzip = gz
-		hashed.gzipETag = `"` + hash + `-gzip"`
+		hashed.gzip = &variant{gz, `"` + hash + `-gzip"`}
 	}
 	plain := *hashed
 	plain.cacheControl = cacheShort
@@ -180,47 +185,28 @@ func (a *Assets) Handler(notFound http.Handler) http.Handler {
 	})
 }
 
-// serve writes the file, choosing gzip when the client accepts it, or 304
-// Not Modified when the client's If-None-Match names the chosen variant.
-// Files are small and whole in memory, so Range requests are not supported:
-// the whole file is sent, as RFC 9110 allows.
+// serve writes the file with http.ServeContent, which answers conditional
+// requests (If-None-Match with 304 Not Modified, If-Match, If-Range), Range
+// requests and HEAD. It chooses the gzip variant when the client accepts it,
+// and sets that variant's ETag first so that conditions are evaluated
+// against it. A Range on the gzip variant selects bytes of the gzip stream:
+// RFC 9110 (sections 8.4 and 14.1.2) defines byte ranges over the selected
+// representation, content coding included, and each variant's own strong
+// ETag keeps If-Range from mixing bytes of the two.
 func (f *file) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", f.cacheControl)
-	body, etag := f.body, f.etag
+	h.Set("Content-Type", f.contentType)
+	v := &f.identity
 	if f.gzip != nil {
 		h.Set("Vary", "Accept-Encoding")
 		if AcceptsGzip(r.Header.Get("Accept-Encoding")) {
-			body, etag = f.gzip, f.gzipETag
+			v = f.gzip
 			h.Set("Content-Encoding", "gzip")
 		}
 	}
-	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && ETagMatches(inm, etag) {
-		h.Del("Content-Encoding")
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", f.contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body) // a failed write means the client has gone
-	}
-}
-
-// ETagMatches reports whether an If-None-Match header value matches etag:
-// it is "*", or a comma-separated list holding etag. The comparison is weak,
-// as RFC 9110 requires for If-None-Match: a W/ prefix is ignored.
-func ETagMatches(ifNoneMatch, etag string) bool {
-	etag = strings.TrimPrefix(etag, "W/")
-	for candidate := range strings.SplitSeq(ifNoneMatch, ",") {
-		candidate = strings.TrimSpace(candidate)
-		if candidate == "*" || strings.TrimPrefix(candidate, "W/") == etag {
-			return true
-		}
-	}
-	return false
+	h.Set("ETag", v.etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.body))
 }
 
 // AcceptsGzip reports whether an Accept-Encoding header value allows a gzip

@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -176,3 +178,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // Unwrap returns the underlying ResponseWriter, for http.ResponseController.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// copyBuffers holds the buffers of recorder.ReadFrom.
+var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// ReadFrom copies src into the response through a pooled buffer. Without it,
+// io.Copy into a recorder, as http.ServeContent does with static files,
+// would allocate a buffer the size of the body for every response.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[32 << 10]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{r}, src, buf[:])
+}
