@@ -64,7 +64,7 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	store, err := catalogue.Embedded()
+	cat, err := catalogue.Embedded()
 	if err != nil {
 		return err
 	}
@@ -73,13 +73,12 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		return err
 	}
 	handler, err := web.New(web.Options{
-		Store:             store,
+		Catalogue:         cat,
 		Assets:            assets,
 		Logger:            logger,
 		SecureSSLRedirect: cfg.SecureSSLRedirect,
 		SentryDebugRoute:  cfg.SentryDebugRoute,
 		ReportPanics:      monitor.Middleware,
-		ReportError:       monitor.ReportError,
 	})
 	if err != nil {
 		return err

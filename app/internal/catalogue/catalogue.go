@@ -1,16 +1,18 @@
-// Package catalogue holds the site's lettings and profiles behind the Store
-// interface, with a read-only store built from seed data embedded in the
-// binary.
+// Package catalogue holds the site's lettings and profiles: read-only seed
+// data embedded in the binary, checked once at start-up.
 package catalogue
 
 import (
-	"context"
-	"errors"
+	"bytes"
+	"cmp"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"slices"
 )
 
-// ErrNotFound is returned, possibly wrapped, when a letting or profile does not
-// exist.
-var ErrNotFound = errors.New("not found")
+//go:embed seed.json
+var seedJSON []byte
 
 // Address is the postal address of a letting.
 type Address struct {
@@ -35,17 +37,69 @@ type Profile struct {
 	FavoriteCity string `json:"favorite_city"`
 }
 
-// Store gives read access to lettings and profiles.
-//
-// Implementations must be safe for concurrent use. Methods returning one item
-// return an error wrapping ErrNotFound when it does not exist.
-type Store interface {
-	// Lettings returns every letting, ordered by ID.
-	Lettings(ctx context.Context) ([]Letting, error)
-	// Letting returns the letting with the given ID.
-	Letting(ctx context.Context, id int) (Letting, error)
-	// Profiles returns every profile, ordered by username.
-	Profiles(ctx context.Context) ([]Profile, error)
-	// Profile returns the profile of the given user.
-	Profile(ctx context.Context, username string) (Profile, error)
+// Catalogue is every letting and profile, as stored in seed.json.
+type Catalogue struct {
+	Lettings []Letting `json:"lettings"`
+	Profiles []Profile `json:"profiles"`
+}
+
+// Embedded returns the catalogue embedded in the binary, checked and sorted
+// by New.
+func Embedded() (Catalogue, error) {
+	dec := json.NewDecoder(bytes.NewReader(seedJSON))
+	dec.DisallowUnknownFields()
+	var c Catalogue
+	if err := dec.Decode(&c); err != nil {
+		return Catalogue{}, fmt.Errorf("catalogue: decode embedded seed.json: %w", err)
+	}
+	c, err := New(c)
+	if err != nil {
+		return Catalogue{}, fmt.Errorf("catalogue: embedded seed.json: %w", err)
+	}
+	return c, nil
+}
+
+// New returns a copy of c with lettings ordered by ID and profiles by
+// username. It checks that IDs are positive and unique, usernames unique, and
+// no field is empty.
+func New(c Catalogue) (Catalogue, error) {
+	c = Catalogue{Lettings: slices.Clone(c.Lettings), Profiles: slices.Clone(c.Profiles)}
+	ids := make(map[int]bool, len(c.Lettings))
+	for _, l := range c.Lettings {
+		if err := checkLetting(l); err != nil {
+			return Catalogue{}, err
+		}
+		if ids[l.ID] {
+			return Catalogue{}, fmt.Errorf("letting ID %d is used twice", l.ID)
+		}
+		ids[l.ID] = true
+	}
+	names := make(map[string]bool, len(c.Profiles))
+	for _, p := range c.Profiles {
+		if p.Username == "" || p.FavoriteCity == "" {
+			return Catalogue{}, fmt.Errorf("profile %q: username and favourite city are required", p.Username)
+		}
+		if names[p.Username] {
+			return Catalogue{}, fmt.Errorf("username %q is used twice", p.Username)
+		}
+		names[p.Username] = true
+	}
+	slices.SortFunc(c.Lettings, func(a, b Letting) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(c.Profiles, func(a, b Profile) int { return cmp.Compare(a.Username, b.Username) })
+	return c, nil
+}
+
+// checkLetting reports a letting with a missing field.
+func checkLetting(l Letting) error {
+	a := l.Address
+	switch {
+	case l.ID < 1:
+		return fmt.Errorf("letting %q: ID %d is not positive", l.Title, l.ID)
+	case l.Title == "":
+		return fmt.Errorf("letting %d: title is required", l.ID)
+	case a.Number < 1 || a.Street == "" || a.City == "" || len(a.State) != 2 ||
+		len(a.ZipCode) != 5 || len(a.CountryISOCode) != 3:
+		return fmt.Errorf("letting %d: incomplete address %+v", l.ID, a)
+	}
+	return nil
 }

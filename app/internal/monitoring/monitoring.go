@@ -77,19 +77,6 @@ func (m *Monitor) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// ReportError sends err to Sentry. When ctx belongs to a request served
-// through Middleware, the event carries that request's details and trace.
-func (m *Monitor) ReportError(ctx context.Context, err error) {
-	if m.hub == nil {
-		return
-	}
-	hub := sentry.GetHubFromContext(ctx)
-	if hub == nil {
-		hub = m.hub
-	}
-	hub.CaptureException(err)
-}
-
 // Flush waits until queued events are sent or ctx is done, and reports
 // whether everything was sent. Call it before the process exits.
 func (m *Monitor) Flush(ctx context.Context) bool {

@@ -1,7 +1,6 @@
 package monitoring
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,7 +28,6 @@ func TestDisabledWithoutDSN(t *testing.T) {
 	if w.Code != http.StatusTeapot {
 		t.Errorf("status %d, want the wrapped handler's 418", w.Code)
 	}
-	m.ReportError(t.Context(), errors.New("ignored")) // must not panic
 	if !m.Flush(t.Context()) {
 		t.Error("Flush of a disabled Monitor reported unsent events")
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -148,33 +147,6 @@ const (
 	authValue   = "Bearer t0ken-must-not-leak"
 )
 
-// TestReportErrorReachesSentry reports an error from inside a request served
-// through the middleware.
-func TestReportErrorReachesSentry(t *testing.T) {
-	sentryServer := newFakeSentry(t)
-	monitor, err := monitoring.New(monitoring.Options{DSN: sentryServer.dsn(), Environment: "test", Release: "r"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := monitor.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		monitor.ReportError(r.Context(), errors.New("database unavailable"))
-		w.WriteHeader(http.StatusInternalServerError)
-	}))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/lettings/", nil))
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if !monitor.Flush(ctx) {
-		t.Fatal("Flush timed out")
-	}
-	payload, ok := sentryServer.item("event")
-	if !ok {
-		t.Fatalf("no event reached Sentry; received:\n%s", sentryServer.received())
-	}
-	if !strings.Contains(string(payload), "database unavailable") || !strings.Contains(string(payload), "/lettings/") {
-		t.Errorf("event lacks the error or the request: %s", payload)
-	}
-}
-
 // TestPanicReachesSentry serves /sentry-debug/ through the whole site with a
 // real Sentry client, and checks what reaches the fake Sentry server.
 func TestPanicReachesSentry(t *testing.T) {
@@ -192,7 +164,7 @@ func TestPanicReachesSentry(t *testing.T) {
 	if !monitor.Enabled() {
 		t.Fatal("Monitor with a DSN is not enabled")
 	}
-	store, err := catalogue.Embedded()
+	cat, err := catalogue.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +173,7 @@ func TestPanicReachesSentry(t *testing.T) {
 		t.Fatal(err)
 	}
 	site, err := web.New(web.Options{
-		Store:            store,
+		Catalogue:        cat,
 		Assets:           assets,
 		Logger:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		SentryDebugRoute: true,

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"sync"
 )
 
 //go:embed templates
@@ -70,57 +69,4 @@ func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a failed write means the client has gone
-}
-
-// maxCachedPages bounds the memory of a pageCache; when full it starts over.
-const maxCachedPages = 1000
-
-// pageCache renders one page template for data of type T, and keeps the last
-// rendering under each key (such as a letting ID) with the data it was made
-// from. Executing html/template costs far more than serving bytes, so a
-// rendering is reused, but only while the store returns equal data: a store
-// whose data change never shows a stale page. With the read-only catalogue
-// each page is rendered once.
-//
-// A pageCache belongs to one handler, which must derive the page's title and
-// section from the data alone, so that equal data give an equal page.
-type pageCache[T any] struct {
-	template *template.Template
-	equal    func(a, b T) bool
-
-	mu    sync.RWMutex
-	pages map[string]renderedPage[T]
-}
-
-// renderedPage is a page and the data it was rendered from.
-type renderedPage[T any] struct {
-	data T
-	body []byte
-}
-
-// newPageCache returns a pageCache for t, comparing data with equal.
-func newPageCache[T any](t *template.Template, equal func(a, b T) bool) *pageCache[T] {
-	return &pageCache[T]{template: t, equal: equal, pages: make(map[string]renderedPage[T])}
-}
-
-// render returns the page for data, cached under key. The returned slice
-// must not be modified.
-func (c *pageCache[T]) render(key string, data T, title, section string) ([]byte, error) {
-	c.mu.RLock()
-	cached, ok := c.pages[key]
-	c.mu.RUnlock()
-	if ok && c.equal(cached.data, data) {
-		return cached.body, nil
-	}
-	body, err := render(c.template, page{Title: title, Section: section, Content: data})
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.pages) >= maxCachedPages {
-		clear(c.pages)
-	}
-	c.pages[key] = renderedPage[T]{data: data, body: body}
-	c.mu.Unlock()
-	return body, nil
 }

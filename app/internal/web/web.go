@@ -5,14 +5,13 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"slices"
+	"strconv"
 
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
 	"github.com/oc-lettings/oc-lettings/app/internal/catalogue"
@@ -21,11 +20,14 @@ import (
 
 // Options configures the site's handler.
 type Options struct {
-	// Store provides lettings and profiles. Required.
-	Store catalogue.Store
+	// Catalogue holds the lettings and profiles the site shows. New renders
+	// every page from it once, and the site serves those pages until it
+	// stops: right for the read-only seed data embedded in the binary, wrong
+	// for data that can change while the site runs, such as a database's.
+	Catalogue catalogue.Catalogue
 	// Assets are the static files, served under /static/. Required.
 	Assets *static.Assets
-	// Logger receives one access-log record per request and handler errors.
+	// Logger receives one access-log record per request, and panics.
 	// Required.
 	Logger *slog.Logger
 	// SecureSSLRedirect redirects requests that Heroku's router received over
@@ -38,36 +40,26 @@ type Options struct {
 	// Sentry. It must panic again after reporting, so that the site can answer
 	// with its 500 page.
 	ReportPanics func(http.Handler) http.Handler
-	// ReportError, when set, is called with the error behind every 500 page
-	// that is not a panic, such as a failing store.
-	ReportError func(ctx context.Context, err error)
 }
 
-// site holds what the handlers share.
+// site holds what the handlers share. Everything but the 500 page, which
+// shows the request ID, is rendered by New.
 type site struct {
-	store       catalogue.Store
-	logger      *slog.Logger
-	reportError func(context.Context, error) // nil when not reporting
+	logger    *slog.Logger
+	errorPage *template.Template
 
-	lettingsPage *pageCache[[]catalogue.Letting]
-	lettingPage  *pageCache[catalogue.Letting]
-	profilesPage *pageCache[[]catalogue.Profile]
-	profilePage  *pageCache[catalogue.Profile]
-	errorPage    *template.Template
-
-	// Responses that never change, rendered by New.
-	health         []byte // the /healthz body
-	homeBody       []byte
+	pages          map[string][]byte // every page of the catalogue, by URL path
+	health         []byte            // the /healthz body
 	notFoundBody   []byte
 	notAllowedBody []byte
 }
 
-// New returns the site's handler. It parses the templates and renders the
-// constant pages, so a template or asset name error fails start-up rather
+// New returns the site's handler. It parses the templates and renders every
+// page, so a template, asset name or catalogue error fails start-up rather
 // than a request.
 func New(opts Options) (http.Handler, error) {
-	if opts.Store == nil || opts.Assets == nil || opts.Logger == nil {
-		return nil, errors.New("web: Store, Assets and Logger are required")
+	if opts.Assets == nil || opts.Logger == nil {
+		return nil, errors.New("web: Assets and Logger are required")
 	}
 	s, err := newSite(opts)
 	if err != nil {
@@ -75,11 +67,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/{$}", s.getOnly(s.home))
-	mux.Handle("/lettings/{$}", s.getOnly(s.lettings))
-	mux.Handle("/lettings/{id}/{$}", s.getOnly(s.letting))
-	mux.Handle("/profiles/{$}", s.getOnly(s.profiles))
-	mux.Handle("/profiles/{username}/{$}", s.getOnly(s.profile))
+	for _, pattern := range []string{"/{$}", "/lettings/{$}", "/lettings/{id}/{$}", "/profiles/{$}", "/profiles/{username}/{$}"} {
+		mux.Handle(pattern, s.getOnly(s.servePage))
+	}
 	mux.Handle("/healthz", s.getOnly(s.healthz))
 	mux.Handle("/static/", s.getOnly(opts.Assets.Handler(http.HandlerFunc(s.notFound)).ServeHTTP))
 	if opts.SentryDebugRoute {
@@ -102,34 +92,20 @@ func New(opts Options) (http.Handler, error) {
 	return s.observe(h), nil
 }
 
-// newSite parses the templates and renders the constant responses.
+// newSite parses the templates and renders the pages and constant responses.
 func newSite(opts Options) (*site, error) {
 	ts, err := parseTemplates(opts.Assets.URL,
 		"home.html", "lettings.html", "letting.html", "profiles.html", "profile.html", "error.html")
 	if err != nil {
 		return nil, err
 	}
-	s := &site{
-		store:        opts.Store,
-		logger:       opts.Logger,
-		reportError:  opts.ReportError,
-		lettingsPage: newPageCache(ts["lettings.html"], slices.Equal[[]catalogue.Letting]),
-		lettingPage:  newPageCache(ts["letting.html"], func(a, b catalogue.Letting) bool { return a == b }),
-		profilesPage: newPageCache(ts["profiles.html"], slices.Equal[[]catalogue.Profile]),
-		profilePage:  newPageCache(ts["profile.html"], func(a, b catalogue.Profile) bool { return a == b }),
-		errorPage:    ts["error.html"],
+	s := &site{logger: opts.Logger, errorPage: ts["error.html"]}
+	if s.pages, err = renderPages(ts, opts.Catalogue); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
-	s.health, err = json.Marshal(struct {
-		Status  string `json:"status"`
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
-	}{"ok", buildinfo.Version, buildinfo.Commit})
+	s.health, err = json.Marshal(buildinfo.Health{Status: "ok", Version: buildinfo.Version, Commit: buildinfo.Commit})
 	if err != nil {
 		return nil, fmt.Errorf("web: health response: %w", err)
-	}
-	s.homeBody, err = render(ts["home.html"], page{Title: "Holiday homes", Section: "home"})
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.notFoundBody, err = s.renderError(errorContent{
 		Status:  http.StatusNotFound,
@@ -152,6 +128,27 @@ func newSite(opts Options) (*site, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return s, nil
+}
+
+// renderPages renders the home page and every page of c, by URL path.
+func renderPages(ts map[string]*template.Template, c catalogue.Catalogue) (map[string][]byte, error) {
+	pages := make(map[string][]byte, 3+len(c.Lettings)+len(c.Profiles))
+	var err error
+	add := func(path, name string, p page) {
+		if err == nil {
+			pages[path], err = render(ts[name], p)
+		}
+	}
+	add("/", "home.html", page{Title: "Holiday homes", Section: "home"})
+	add("/lettings/", "lettings.html", page{Title: "Lettings", Section: "lettings", Content: c.Lettings})
+	for _, l := range c.Lettings {
+		add("/lettings/"+strconv.Itoa(l.ID)+"/", "letting.html", page{Title: l.Title, Section: "lettings", Content: l})
+	}
+	add("/profiles/", "profiles.html", page{Title: "Profiles", Section: "profiles", Content: c.Profiles})
+	for _, p := range c.Profiles {
+		add("/profiles/"+p.Username+"/", "profile.html", page{Title: p.Username, Section: "profiles", Content: p})
+	}
+	return pages, err
 }
 
 // renderError renders the error page for c.
