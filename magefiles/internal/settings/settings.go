@@ -1,16 +1,22 @@
 // Package settings is the catalogue of environment variables the pipeline
-// reads, with their defaults, and the one place that reports missing ones.
+// reads: for each, its default, which targets read it, which cannot run
+// without it, and what a valid value looks like.
+//
+// The magefiles read the environment once, through Load, and hand plain
+// values to the other packages. The same catalogue feeds mage doctor and
+// the tables in README.md, which a test keeps in step with it.
 //
 // Secrets and CI settings come from the environment, as in the original
 // CircleCI set-up (DOCKERHUB_USERNAME, DOCKERHUB_PASS, HEROKU_API_KEY,
-// HEROKU_APP_NAME). Every endpoint has a production default and an override,
-// so the same code runs against Docker Hub and Heroku or against local
-// stand-ins.
+// HEROKU_APP_NAME). Every endpoint has a production default and an
+// override, so the same code runs against Docker Hub and Heroku or against
+// local stand-ins.
 package settings
 
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -18,36 +24,112 @@ import (
 type Var struct {
 	Name    string
 	Default string // used when the variable is unset or empty
-	Secret  bool   // never printed; masked in all output
+	// Unset says what happens when a variable without a default is unset.
+	Unset   string
 	Usage   string // what it is for, in a few words
+	Secret  bool   // never shown; masked in all output
+	Context string // the CircleCI context that holds it
+	Reads   []string
+	Needs   []string // the targets, among Reads, that cannot run without it
+	// Check says what is wrong with a value; nil accepts any.
+	Check func(string) error
 }
 
-// The variables, grouped by the stage that reads them.
-var (
-	DockerHubUser  = Var{Name: "DOCKERHUB_USERNAME", Usage: "Docker Hub account that owns the image (unset: build under a local name)"}
-	DockerHubPass  = Var{Name: "DOCKERHUB_PASS", Secret: true, Usage: "Docker Hub password or access token, for push and pull"}
-	DockerRegistry = Var{Name: "DOCKER_REGISTRY", Default: "docker.io", Usage: "registry the image is pushed to (GHCR, ECR or a local registry instead of Docker Hub)"}
-	ImageName      = Var{Name: "IMAGE_NAME", Default: "oc-lettings", Usage: "repository name of the image"}
-
-	HerokuAPIKey   = Var{Name: "HEROKU_API_KEY", Secret: true, Usage: "Heroku API key (heroku authorizations:create), for the Platform API and registry.heroku.com"}
-	HerokuAppName  = Var{Name: "HEROKU_APP_NAME", Usage: "Heroku app to deploy to"}
-	HerokuAPIURL   = Var{Name: "HEROKU_API_URL", Default: "https://api.heroku.com", Usage: "Heroku Platform API endpoint"}
-	HerokuRegistry = Var{Name: "HEROKU_REGISTRY", Default: "registry.heroku.com", Usage: "Heroku container registry"}
-	HealthURL      = Var{Name: "DEPLOY_HEALTH_URL", Usage: "URL the deploy checks for the new commit (default: the app's web_url + healthz)"}
-
-	SentryDSN         = Var{Name: "SENTRY_DSN", Secret: true, Usage: "Sentry DSN given to the app (unset: error reporting off)"}
-	SentryEnvironment = Var{Name: "SENTRY_ENVIRONMENT", Default: "production", Usage: "Sentry environment of a deployed app"}
-	SentryAuthToken   = Var{Name: "SENTRY_AUTH_TOKEN", Secret: true, Usage: "Sentry auth token with project:releases scope, for release tracking"}
-	SentryOrg         = Var{Name: "SENTRY_ORG", Usage: "Sentry organisation slug, for release tracking"}
-	SentryProject     = Var{Name: "SENTRY_PROJECT", Usage: "Sentry project slug, for release tracking"}
-	SentryURL         = Var{Name: "SENTRY_URL", Default: "https://sentry.io/", Usage: "Sentry web API endpoint"}
-
-	Port           = Var{Name: "PORT", Default: "8000", Usage: "port the site listens on (mage run, mage runLocal)"}
-	TestResultsDir = Var{Name: "TEST_RESULTS_DIR", Usage: "directory for JUnit XML and coverage written by mage test"}
-	CircleCISchema = Var{Name: "CIRCLECI_SCHEMA", Default: "../shared/circleci/schema.json", Usage: "CircleCI config JSON schema that mage lint checks against"}
+// Targets that read variables, as mage names them.
+const (
+	Run          = "run"
+	Test         = "test"
+	Lint         = "lint"
+	Build        = "build"
+	Push         = "push"
+	RunLocal     = "runLocal"
+	Deploy       = "deploy"
+	HerokuCreate = "heroku:create"
 )
 
-// All lists every variable, in the order the README documents them.
+// The variables, grouped by what they are about.
+var (
+	DockerHubUser = Var{
+		Name: "DOCKERHUB_USERNAME", Usage: "Docker Hub account that owns the image",
+		Unset: "a local image name", Context: "dockerhub",
+		Reads: []string{Build, Push, RunLocal, Deploy}, Needs: []string{Push, Deploy}, Check: pathComponent,
+	}
+	DockerHubPass = Var{
+		Name: "DOCKERHUB_PASS", Usage: "Docker Hub password or, better, an access token",
+		Secret: true, Context: "dockerhub", Unset: "pulls are anonymous",
+		Reads: []string{Push, RunLocal, Deploy}, Needs: []string{Push},
+	}
+	DockerRegistry = Var{
+		Name: "DOCKER_REGISTRY", Default: "docker.io", Usage: "registry instead of Docker Hub: GHCR, ECR, a local one",
+		Reads: []string{Build, Push, RunLocal, Deploy}, Check: registryHost,
+	}
+	ImageName = Var{
+		Name: "IMAGE_NAME", Default: "oc-lettings", Usage: "repository name of the image",
+		Reads: []string{Build, Push, RunLocal, Deploy}, Check: repositoryPath,
+	}
+
+	HerokuAPIKey = Var{
+		Name: "HEROKU_API_KEY", Usage: "Heroku API key, from heroku authorizations:create",
+		Secret: true, Context: "heroku",
+		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate},
+	}
+	HerokuAppName = Var{
+		Name: "HEROKU_APP_NAME", Usage: "the Heroku app", Context: "heroku",
+		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate}, Check: herokuAppName,
+	}
+	HerokuAPIURL = Var{
+		Name: "HEROKU_API_URL", Default: "https://api.heroku.com", Usage: "Heroku Platform API endpoint",
+		Reads: []string{Deploy, HerokuCreate}, Check: secretEndpoint,
+	}
+	HerokuRegistry = Var{
+		Name: "HEROKU_REGISTRY", Default: "registry.heroku.com", Usage: "Heroku's container registry",
+		Reads: []string{Deploy}, Check: registryHost,
+	}
+	HealthURL = Var{
+		Name: "DEPLOY_HEALTH_URL", Usage: "URL that must report the deployed commit",
+		Unset: "the app's web URL + healthz", Reads: []string{Deploy}, Check: webURL,
+	}
+
+	SentryDSN = Var{
+		Name: "SENTRY_DSN", Usage: "the Sentry project's DSN, passed on to the site",
+		Secret: true, Unset: "error reporting off", Reads: []string{RunLocal, HerokuCreate}, Check: sentryDSN,
+	}
+	SentryEnvironment = Var{
+		Name: "SENTRY_ENVIRONMENT", Default: "production", Usage: "Sentry environment of the site and of its deploys",
+		Reads: []string{RunLocal, HerokuCreate, Deploy},
+	}
+	SentryAuthToken = Var{
+		Name: "SENTRY_AUTH_TOKEN", Usage: "Sentry token with the project:releases scope",
+		Secret: true, Context: "sentry", Unset: "no release tracking", Reads: []string{Deploy},
+	}
+	SentryOrg = Var{
+		Name: "SENTRY_ORG", Usage: "Sentry organisation slug", Context: "sentry",
+		Unset: "no release tracking", Reads: []string{Deploy},
+	}
+	SentryProject = Var{
+		Name: "SENTRY_PROJECT", Usage: "Sentry project slug", Context: "sentry",
+		Unset: "no release tracking", Reads: []string{Deploy},
+	}
+	SentryURL = Var{
+		Name: "SENTRY_URL", Default: "https://sentry.io/", Usage: "Sentry web API",
+		Reads: []string{Deploy}, Check: secretEndpoint,
+	}
+
+	Port = Var{
+		Name: "PORT", Default: "8000", Usage: "port the site is served on",
+		Reads: []string{Run, RunLocal}, Check: port,
+	}
+	TestResultsDir = Var{
+		Name: "TEST_RESULTS_DIR", Usage: "where junit.xml and coverage.out go",
+		Unset: "a temporary directory", Reads: []string{Test},
+	}
+	CircleCISchema = Var{
+		Name: "CIRCLECI_SCHEMA", Usage: "a local copy of CircleCI's config schema",
+		Unset: "the pinned schema, downloaded once and cached", Reads: []string{Lint},
+	}
+)
+
+// All lists every variable, in the order README.md documents them.
 var All = []Var{
 	DockerHubUser, DockerHubPass, DockerRegistry, ImageName,
 	HerokuAPIKey, HerokuAppName, HerokuAPIURL, HerokuRegistry, HealthURL,
@@ -69,63 +151,68 @@ func Map(m map[string]string) Env {
 	}
 }
 
-// Get returns the variable's value in env, or its default when unset or empty.
-func (v Var) Get(env Env) string {
-	if val, _ := env(v.Name); strings.TrimSpace(val) != "" {
-		return strings.TrimSpace(val)
+// Values are the variables a target reads, as the environment sets them.
+type Values map[string]string
+
+// Get returns v's value, or its default when it is unset.
+func (vals Values) Get(v Var) string {
+	if val, ok := vals[v.Name]; ok {
+		return val
 	}
 	return v.Default
 }
 
-// IsSet reports whether env gives the variable a non-empty value.
-func (v Var) IsSet(env Env) bool {
-	val, _ := env(v.Name)
-	return strings.TrimSpace(val) != ""
+// IsSet reports whether the environment gives v a value.
+func (vals Values) IsSet(v Var) bool {
+	_, ok := vals[v.Name]
+	return ok
 }
 
-// Require returns a *MissingError naming every variable in vars that env
-// does not set, or nil when all are set. Defaults do not count as set.
-func Require(env Env, vars ...Var) error {
-	var missing []Var
-	for _, v := range vars {
-		if !v.IsSet(env) {
-			missing = append(missing, v)
+// Load reads the variables target reads from env, and checks them before
+// any slow work: every variable target needs that is unset, and every
+// value that is not valid, is reported at once, by name, in an *Error.
+// Blank values count as unset.
+func Load(env Env, target string) (Values, error) {
+	vals := Values{}
+	var problems []string
+	for _, v := range All {
+		if !slices.Contains(v.Reads, target) {
+			continue
+		}
+		raw, _ := env(v.Name)
+		raw = strings.TrimSpace(raw)
+		switch {
+		case raw == "" && slices.Contains(v.Needs, target):
+			problems = append(problems, fmt.Sprintf("%s is not set: %s", v.Name, v.Usage))
+		case raw == "":
+		case v.Check != nil && v.Check(raw) != nil:
+			problems = append(problems, v.Name+" "+v.Check(raw).Error())
+		default:
+			vals[v.Name] = raw
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	if len(problems) > 0 {
+		return nil, &Error{Target: target, Problems: problems}
 	}
-	return &MissingError{Vars: missing}
+	return vals, nil
 }
 
-// MissingError lists required variables that are not set.
-type MissingError struct {
-	Vars []Var
+// Error lists what is wrong with the variables a target reads.
+type Error struct {
+	Target   string
+	Problems []string // one sentence each, starting with the variable's name
 }
 
-func (e *MissingError) Error() string {
-	var b strings.Builder
-	if len(e.Vars) == 1 {
-		b.WriteString("missing environment variable ")
-	} else {
-		fmt.Fprintf(&b, "missing %d environment variables: ", len(e.Vars))
-	}
-	for i, v := range e.Vars {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s (%s)", v.Name, v.Usage)
-	}
-	b.WriteString("; export them (in CircleCI: project settings or a context) and try again")
-	return b.String()
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s cannot start:\n  %s\nfix the environment (in CircleCI: the job's contexts) and run it again",
+		e.Target, strings.Join(e.Problems, "\n  "))
 }
 
 // Secrets returns the values env gives to secret variables, for masking.
 func Secrets(env Env) []string {
 	var out []string
 	for _, v := range All {
-		if v.Secret && v.IsSet(env) {
-			val, _ := env(v.Name)
+		if val, _ := env(v.Name); v.Secret && strings.TrimSpace(val) != "" {
 			out = append(out, val, strings.TrimSpace(val))
 		}
 	}

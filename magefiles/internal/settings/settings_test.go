@@ -2,52 +2,111 @@ package settings
 
 import (
 	"errors"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
-func TestGet(t *testing.T) {
-	env := Map(map[string]string{"IMAGE_NAME": " custom ", "DOCKER_REGISTRY": ""})
-	if got := ImageName.Get(env); got != "custom" {
-		t.Errorf("IMAGE_NAME = %q, want trimmed %q", got, "custom")
+func TestGetAndIsSet(t *testing.T) {
+	vals, err := Load(Map(map[string]string{"DOCKER_REGISTRY": "  ghcr.io ", "IMAGE_NAME": "   "}), Build)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := DockerRegistry.Get(env); got != "docker.io" {
-		t.Errorf("empty DOCKER_REGISTRY = %q, want default docker.io", got)
+	if got := vals.Get(DockerRegistry); got != "ghcr.io" {
+		t.Errorf("Get trims: got %q", got)
 	}
-	if got := HerokuAPIURL.Get(env); got != "https://api.heroku.com" {
-		t.Errorf("unset HEROKU_API_URL = %q, want default", got)
+	if got := vals.Get(ImageName); got != "oc-lettings" || vals.IsSet(ImageName) {
+		t.Errorf("a blank value is unset and takes the default: got %q, set %v", got, vals.IsSet(ImageName))
+	}
+	if vals.IsSet(HerokuAPIKey) {
+		t.Error("Load reads only what the target reads")
 	}
 }
 
-func TestRequireReportsEveryMissingVariableAtOnce(t *testing.T) {
-	env := Map(map[string]string{"DOCKERHUB_USERNAME": "alice", "HEROKU_APP_NAME": "  "})
-	err := Require(env, DockerHubUser, DockerHubPass, HerokuAPIKey, HerokuAppName)
-	var missing *MissingError
-	if !errors.As(err, &missing) {
-		t.Fatalf("Require = %v, want *MissingError", err)
-	}
-	var names []string
-	for _, v := range missing.Vars {
-		names = append(names, v.Name)
-	}
-	if got, want := strings.Join(names, ","), "DOCKERHUB_PASS,HEROKU_API_KEY,HEROKU_APP_NAME"; got != want {
-		t.Errorf("missing = %s, want %s", got, want)
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	env := Map(map[string]string{
+		"HEROKU_APP_NAME":   "Bad_App!",
+		"HEROKU_API_URL":    "http://api.example.com",
+		"DEPLOY_HEALTH_URL": "ftp://x",
+		"IMAGE_NAME":        "Oc Lettings",
+		"DOCKER_REGISTRY":   "https://ghcr.io",
+	})
+	_, err := Load(env, Deploy)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Load = %v, want an *Error", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"3 environment variables", "DOCKERHUB_PASS", "HEROKU_API_KEY", "HEROKU_APP_NAME", "export them"} {
+	for _, want := range []string{
+		"deploy cannot start",
+		"HEROKU_API_KEY is not set",
+		"DOCKERHUB_USERNAME is not set",
+		`HEROKU_APP_NAME "Bad_App!" is not a Heroku app name`,
+		"HEROKU_API_URL http://api.example.com: a secret is sent there, so it must be https",
+		`DEPLOY_HEALTH_URL "ftp://x" is not an http(s) URL`,
+		`IMAGE_NAME "Oc Lettings" is not an image repository name`,
+		`DOCKER_REGISTRY "https://ghcr.io" is not a registry host`,
+	} {
 		if !strings.Contains(msg, want) {
-			t.Errorf("message %q lacks %q", msg, want)
+			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if strings.Contains(msg, "DOCKERHUB_USERNAME") {
-		t.Errorf("message names a variable that is set: %q", msg)
+	if len(e.Problems) != 7 {
+		t.Errorf("%d problems, want 7: %q", len(e.Problems), e.Problems)
 	}
 }
 
-func TestRequireAllSet(t *testing.T) {
-	env := Map(map[string]string{"HEROKU_API_KEY": "k", "HEROKU_APP_NAME": "a"})
-	if err := Require(env, HerokuAPIKey, HerokuAppName); err != nil {
-		t.Errorf("Require = %v, want nil", err)
+func TestChecks(t *testing.T) {
+	tests := []struct {
+		v       Var
+		value   string
+		wantErr bool
+	}{
+		{DockerHubUser, "alice", false},
+		{DockerHubUser, "alice.b-c_d", false},
+		{DockerHubUser, "Alice", true},
+		{DockerHubUser, "a/b", true},
+		{ImageName, "team/site", false},
+		{ImageName, "site-", true},
+		{DockerRegistry, "127.0.0.1:5000", false},
+		{DockerRegistry, "ghcr.io", false},
+		{DockerRegistry, "ghcr.io/alice", true},
+		{HerokuAppName, "oc-lettings-prod", false},
+		{HerokuAppName, "ab", true},
+		{HerokuAppName, "1app", true},
+		{HerokuAPIURL, "https://api.heroku.com", false},
+		{HerokuAPIURL, "http://127.0.0.1:1234", false},
+		{HerokuAPIURL, "http://localhost:1234/", false},
+		{HerokuAPIURL, "http://api.heroku.com", true},
+		{HerokuAPIURL, "https://user:pw@api.heroku.com", true},
+		{HerokuAPIURL, "https://api.heroku.com/?x=1", true},
+		{HerokuAPIURL, "api.heroku.com", true},
+		{HealthURL, "https://oc.herokuapp.com/healthz", false},
+		{HealthURL, "oc.herokuapp.com/healthz", true},
+		{SentryDSN, "https://key@o1.ingest.sentry.io/42", false},
+		{SentryDSN, "https://o1.ingest.sentry.io/42", true},
+		{SentryDSN, "https://key@o1.ingest.sentry.io/", true},
+		{Port, "8000", false},
+		{Port, "0", true},
+		{Port, "abc", true},
+		{Port, "70000", true},
+	}
+	for _, tt := range tests {
+		_, err := Load(Map(map[string]string{tt.v.Name: tt.value}), tt.v.Reads[0])
+		var e *Error
+		got := errors.As(err, &e) && slices.ContainsFunc(e.Problems, func(p string) bool { return strings.HasPrefix(p, tt.v.Name+" ") && !strings.Contains(p, "is not set") })
+		if got != tt.wantErr {
+			t.Errorf("%s=%q: problem reported %v, want %v (%v)", tt.v.Name, tt.value, got, tt.wantErr, err)
+		}
+	}
+}
+
+func TestAnInvalidSecretIsNotShown(t *testing.T) {
+	_, err := Load(Map(map[string]string{"SENTRY_DSN": "not-a-dsn-s3cret"}), RunLocal)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %v: want one that does not show the value", err)
 	}
 }
 
@@ -55,7 +114,7 @@ func TestSecretsListsOnlySecretValues(t *testing.T) {
 	env := Map(map[string]string{
 		"DOCKERHUB_USERNAME": "alice",
 		"DOCKERHUB_PASS":     "pw-123",
-		"HEROKU_API_KEY":     "key-456",
+		"HEROKU_API_KEY":     " key-456 ",
 		"SENTRY_DSN":         "https://pub@o1.ingest.sentry.io/1",
 	})
 	got := strings.Join(Secrets(env), " ")
@@ -69,15 +128,53 @@ func TestSecretsListsOnlySecretValues(t *testing.T) {
 	}
 }
 
-func TestCatalogueIsComplete(t *testing.T) {
+func TestCatalogueIsConsistent(t *testing.T) {
 	seen := map[string]bool{}
 	for _, v := range All {
-		if v.Name == "" || v.Usage == "" {
-			t.Errorf("variable %+v lacks a name or usage", v)
+		if v.Name == "" || v.Usage == "" || len(v.Reads) == 0 {
+			t.Errorf("variable %s lacks a name, a usage or the targets that read it", v.Name)
 		}
 		if seen[v.Name] {
 			t.Errorf("variable %s listed twice", v.Name)
 		}
 		seen[v.Name] = true
+		for _, n := range v.Needs {
+			if !slices.Contains(v.Reads, n) {
+				t.Errorf("%s: %s needs it but is not among the targets that read it", v.Name, n)
+			}
+		}
+		if v.Default != "" && v.Check != nil && v.Check(v.Default) != nil {
+			t.Errorf("%s: its default %q fails its own check", v.Name, v.Default)
+		}
+		if strings.ContainsAny(v.Usage, "()") {
+			t.Errorf("%s: its usage %q has parentheses, which nest badly in messages", v.Name, v.Usage)
+		}
+	}
+}
+
+// TestREADMEListsTheCatalogue keeps README's table of the pipeline's
+// variables and the catalogue in step: the same variables, in the same
+// order, with the same defaults and the same targets.
+func TestREADMEListsTheCatalogue(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n### The pipeline\n")
+	section, _, _ = strings.Cut(section, "\n#")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|([^|]*)\\|([^|]*)\\|")
+	var got, want []string
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		got = append(got, m[1]+" | "+strings.TrimSpace(m[2])+" | "+strings.TrimSpace(m[3]))
+	}
+	for _, v := range All {
+		def := v.Unset
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+		}
+		want = append(want, v.Name+" | "+def+" | "+strings.Join(v.Reads, ", "))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README's pipeline variables:\n%s\n\nwant, from the catalogue:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
