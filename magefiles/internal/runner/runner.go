@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
@@ -88,44 +89,62 @@ func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 }
 
 func (r *Runner) run(ctx context.Context, c Cmd) error {
-	out := r.Out
-	if out == nil {
-		out = os.Stdout
-	}
-	var log bytes.Buffer // everything the child said, for the replay
-	shown := io.Writer(&log)
-	var live io.WriteCloser
-	if r.Verbose {
-		live = r.Redactor.Writer(out)
-		shown = io.MultiWriter(&log, live)
-		fmt.Fprintf(live, "exec: %s\n", r.Redactor.String(c.String()))
-	}
-
-	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
-	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), c.Env...)
-	cmd.Stdin = c.Stdin
-	cmd.Stdout = cmp.Or(c.Stdout, shown)
-	cmd.Stderr = shown
-	setProcessGroup(cmd)
-	cmd.WaitDelay = cmp.Or(r.StopGrace, DefaultStopGrace)
-
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		killGroup(cmd) // grandchildren that ignored the polite signal
-	}
-	if live != nil {
-		_ = live.Close()
-	}
-	if err == nil {
+	return r.Capture(func(log io.Writer) error {
+		if r.Verbose {
+			fmt.Fprintf(log, "exec: %s\n", c)
+		}
+		cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+		cmd.Dir = c.Dir
+		cmd.Env = append(os.Environ(), c.Env...)
+		cmd.Stdin = c.Stdin
+		cmd.Stdout = cmp.Or(c.Stdout, log)
+		cmd.Stderr = log
+		setProcessGroup(cmd)
+		cmd.WaitDelay = cmp.Or(r.StopGrace, DefaultStopGrace)
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			killGroup(cmd) // grandchildren that ignored the polite signal
+		}
+		if err != nil {
+			return failure(ctx, c, err)
+		}
 		return nil
+	})
+}
+
+// Capture runs fn with a writer for the log of a long step (a child
+// process, an image build): shown live when verbose, otherwise kept and
+// replayed in full if fn fails; masked either way. fn's error is masked too.
+func (r *Runner) Capture(fn func(log io.Writer) error) error {
+	shown := r.Writer()
+	defer func() { _ = shown.Close() }()
+	if r.Verbose {
+		return r.Redactor.Error(fn(shown))
 	}
-	if !r.Verbose && log.Len() > 0 {
-		w := r.Redactor.Writer(out)
-		_, _ = w.Write(log.Bytes())
-		_ = w.Close()
+	var log bytes.Buffer
+	err := fn(&syncWriter{w: &log})
+	if err != nil {
+		_, _ = shown.Write(log.Bytes())
 	}
-	return r.Redactor.Error(failure(ctx, c, err))
+	return r.Redactor.Error(err)
+}
+
+// Writer returns a writer to r.Out (os.Stdout when nil) that masks r's
+// secrets. Close it to flush a last line without a newline.
+func (r *Runner) Writer() io.WriteCloser {
+	return r.Redactor.Writer(cmp.Or[io.Writer](r.Out, os.Stdout))
+}
+
+// syncWriter lets a child's standard output and error share one buffer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 func failure(ctx context.Context, c Cmd, err error) error {

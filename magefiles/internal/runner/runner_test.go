@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -136,5 +137,37 @@ func TestOutputIsDataNotMasked(t *testing.T) {
 	got, err := r.Output(context.Background(), Command("echo", "abcabc"))
 	if err != nil || got != "abcabc" {
 		t.Errorf("Output = %q, %v; want the child's output untouched", got, err)
+	}
+}
+
+func TestTailKeepsTheEnd(t *testing.T) {
+	tail := &Tail{Max: 9}
+	for _, s := range []string{"one\n", "two\n", "three\n"} {
+		_, _ = tail.Write([]byte(s))
+	}
+	if got := tail.Lines(5); got != "wo\nthree" {
+		t.Errorf("Lines(5) = %q, want the last 10 bytes", got)
+	}
+	if got := tail.Lines(1); got != "three" {
+		t.Errorf("Lines(1) = %q", got)
+	}
+	if got := (&Tail{}).Lines(3); got != "" {
+		t.Errorf("an empty tail gives %q", got)
+	}
+}
+
+func TestCaptureReplaysOnlyOnFailure(t *testing.T) {
+	var out strings.Builder
+	r := &Runner{Out: &out, Redactor: redact.New("s3cret")}
+	_ = r.Capture(func(log io.Writer) error { _, _ = io.WriteString(log, "fine\n"); return nil })
+	if out.Len() != 0 {
+		t.Errorf("success printed %q", out.String())
+	}
+	err := r.Capture(func(log io.Writer) error {
+		_, _ = io.WriteString(log, "step s3cret\n")
+		return errors.New("failed with s3cret")
+	})
+	if out.String() != "step "+redact.Mask+"\n" || err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("failure printed %q and returned %v", out.String(), err)
 	}
 }
