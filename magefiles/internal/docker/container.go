@@ -15,6 +15,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	reg "github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 )
 
 // ContainerSpec describes a container that serves HTTP on one port.
@@ -47,7 +49,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		},
 	})
 	if cerrdefs.IsNotFound(err) {
-		return "", &NotFoundError{Ref: spec.Image, Err: err}
+		return "", &reg.NotFoundError{Ref: spec.Image, Err: err}
 	}
 	if err != nil {
 		return "", fmt.Errorf("creating the container %s from %s: %w", spec.Name, spec.Image, err)
@@ -72,6 +74,28 @@ func IsPortInUse(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
+
+// Containers returns the containers, running or not, that carry every one
+// of labels, as a map from each one's name to all its labels.
+func (e *Engine) Containers(ctx context.Context, labels map[string]string) (map[string]map[string]string, error) {
+	filters := client.Filters{}
+	for k, v := range labels {
+		filters.Add("label", k+"="+v) // the engine wants them all to match
+	}
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+	if err != nil {
+		return nil, fmt.Errorf("listing the containers: %w", err)
+	}
+	found := make(map[string]map[string]string, len(res.Items))
+	for _, c := range res.Items {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		found[name] = c.Labels
+	}
+	return found, nil
 }
 
 // FollowLogs copies the container's output (standard output to stdout,

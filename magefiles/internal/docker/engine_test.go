@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -80,27 +81,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestLogin(t *testing.T) {
-	e, _ := connect(t)
-	reg := testenv.StartRegistry(t)
-	ctx := context.Background()
-	if err := e.Login(ctx, Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}); err != nil {
-		t.Fatalf("Login with the right password: %v", err)
-	}
-	wrong := "wrong-" + reg.Password
-	err := e.Login(ctx, Auth{Username: reg.User, Password: wrong, ServerAddress: reg.Host})
-	var authErr *AuthError
-	if !errors.As(err, &authErr) {
-		t.Fatalf("Login with a wrong password: %T %v, want an *AuthError", err, err)
-	}
-	if want := "the registry " + reg.Host + " refused the credentials for user " + reg.User; err.Error() != want {
-		t.Errorf("message %q, want %q", err, want)
-	}
-	if strings.Contains(err.Error(), wrong) || strings.Contains(authErr.Err.Error(), wrong) {
-		t.Error("the password shows in the error")
-	}
-}
-
 // buildTiny builds a one-layer scratch image with unique content, tagged
 // ref, and removes the tag when the test ends.
 func buildTiny(t *testing.T, e *Engine, raw *client.Client, ref string) string {
@@ -150,13 +130,13 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
 	ctx := context.Background()
-	repo := Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-"))
-	ref := Ref(repo, "v1")
+	repo := registry.Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-"))
+	ref := repo + ":v1"
 	id := buildTiny(t, e, raw, ref)
-	auth := Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
+	img := registry.Image{Ref: ref, User: reg.User, Password: reg.Password}
 
 	var progress strings.Builder
-	first, err := e.PushImage(ctx, ref, auth, &progress)
+	first, err := e.Push(ctx, img, &progress)
 	if err != nil {
 		t.Fatalf("push: %v\n%s", err, progress.String())
 	}
@@ -176,7 +156,7 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 		t.Errorf("manifest %+v, want Docker v2 schema 2 with config %s", m, id)
 	}
 
-	again, err := e.PushImage(ctx, ref, auth, nil)
+	again, err := e.Push(ctx, img, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,33 +168,33 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 	if _, err := raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, found, _ := e.ImageID(ctx, ref); found {
+	if _, found, _ := e.Image(ctx, ref); found {
 		t.Fatal("the tag is still there")
 	}
-	if err := e.Pull(ctx, ref, auth, nil); err != nil {
+	if err := e.Pull(ctx, img, nil); err != nil {
 		t.Fatalf("pull: %v", err)
 	}
-	pulled, found, err := e.ImageID(ctx, ref)
-	if err != nil || !found || pulled != id {
-		t.Errorf("pulled %q (found %v, %v), want %s", pulled, found, err, id)
+	pulled, found, err := e.Image(ctx, ref)
+	if err != nil || !found || pulled.ID != id {
+		t.Errorf("pulled %q (found %v, %v), want %s", pulled.ID, found, err, id)
 	}
 
 	// Tag gives another name to the same image.
-	other := Ref(repo, "v2")
+	other := repo + ":v2"
 	if err := e.Tag(ctx, ref, other); err != nil {
 		t.Fatal(err)
 	}
 	testenv.RemoveWhenDone(t, raw, other)
-	if tagged, _, _ := e.ImageID(ctx, other); tagged != id {
-		t.Errorf("tagged image %q, want %s", tagged, id)
+	if tagged, _, _ := e.Image(ctx, other); tagged.ID != id {
+		t.Errorf("tagged image %q, want %s", tagged.ID, id)
 	}
-	var nf *NotFoundError
+	var nf *registry.NotFoundError
 	if err := e.Tag(ctx, repo+":nope", other); !errors.As(err, &nf) {
 		t.Errorf("tagging a missing image: %v, want a *NotFoundError", err)
 	}
 
 	// Pulling what the registry does not have.
-	err = e.Pull(ctx, Ref(repo, "missing"), auth, nil)
+	err = e.Pull(ctx, registry.Image{Ref: repo + ":missing", User: reg.User, Password: reg.Password}, nil)
 	if !errors.As(err, &nf) || !strings.Contains(err.Error(), repo+":missing") {
 		t.Errorf("pulling a missing tag: %v, want a *NotFoundError naming it", err)
 	}
@@ -223,13 +203,13 @@ func TestPushPullAgainstARealRegistry(t *testing.T) {
 func TestPushWithAWrongPassword(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
-	ref := Ref(Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")), "v1")
+	ref := registry.Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")) + ":v1"
 	buildTiny(t, e, raw, ref)
 	wrong := "not-" + reg.Password
 
 	var progress strings.Builder
-	_, err := e.PushImage(context.Background(), ref, Auth{Username: reg.User, Password: wrong, ServerAddress: reg.Host}, &progress)
-	var authErr *AuthError
+	_, err := e.Push(context.Background(), registry.Image{Ref: ref, User: reg.User, Password: wrong}, &progress)
+	var authErr *registry.AuthError
 	if !errors.As(err, &authErr) {
 		t.Fatalf("error %T %v, want an *AuthError", err, err)
 	}
@@ -249,9 +229,9 @@ func TestPushWithAWrongPassword(t *testing.T) {
 func TestPushWithoutCredentials(t *testing.T) {
 	e, raw := connect(t)
 	reg := testenv.StartRegistry(t)
-	ref := Ref(Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")), "v1")
+	ref := registry.Repository(reg.Host, reg.User, testenv.Unique(t, "tiny-")) + ":v1"
 	buildTiny(t, e, raw, ref)
-	err := e.Push(context.Background(), ref, Auth{Username: reg.User}, nil)
+	_, err := e.Push(context.Background(), registry.Image{Ref: ref, User: reg.User}, nil)
 	if want := "the registry " + reg.Host + " refused access without credentials"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}

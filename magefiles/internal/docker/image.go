@@ -1,11 +1,13 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -14,7 +16,12 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/jsonmessage"
+	"github.com/moby/term"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
+	reg "github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 )
 
 // BuildOptions say what to build and how to name it.
@@ -31,8 +38,8 @@ type BuildOptions struct {
 }
 
 // Build builds an image with the engine's classic builder (BuildKit needs a
-// client-side session this package does not run) and returns its ID.
-// A failing step is returned as an error; its output is in the log.
+// client-side session this package does not run) and returns its ID. The
+// engine's log goes to o.Log; a failing step is returned as an error.
 func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	opts := client.ImageBuildOptions{
 		Tags:        o.Tags,
@@ -41,12 +48,10 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		Remove:      true,
 		ForceRemove: true, // no intermediate container left behind, even on failure
 		Version:     build.BuilderV1,
+		BuildArgs:   map[string]*string{},
 	}
-	if len(o.BuildArgs) > 0 {
-		opts.BuildArgs = map[string]*string{}
-		for k, v := range o.BuildArgs {
-			opts.BuildArgs[k] = &v
-		}
+	for k, v := range o.BuildArgs {
+		opts.BuildArgs[k] = &v
 	}
 	if o.Platform != "" {
 		p, err := parsePlatform(o.Platform)
@@ -59,28 +64,18 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sending the build to the Docker engine at %s: %w", e.Host(), err)
 	}
-	log := o.Log
-	if log == nil {
-		log = io.Discard
-	}
+	defer func() { _ = res.Body.Close() }()
 	var id string
-	err = readStream(ctx, res.Body, func(m jsonstream.Message) {
-		switch {
-		case m.Stream != "":
-			_, _ = io.WriteString(log, m.Stream)
-		case m.Status != "":
-			_, _ = fmt.Fprintln(log, m.Status)
-		case m.Aux != nil:
-			var aux struct{ ID string }
-			if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
-				id = aux.ID
-			}
+	err = jsonmessage.DisplayJSONMessagesStream(res.Body, cmp.Or[io.Writer](o.Log, io.Discard), 0, false, func(m jsonstream.Message) {
+		var aux struct{ ID string }
+		if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
+			id = aux.ID
 		}
 	})
-	if err != nil {
-		return "", fmt.Errorf("the Docker engine could not build the image: %w", err)
-	}
-	if id == "" {
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("the Docker engine could not build the image: %w", stopped(ctx, err))
+	case id == "":
 		return "", errors.New("the Docker engine ended the build without naming the image it built; run again with mage -v to see its log")
 	}
 	return id, nil
@@ -133,19 +128,11 @@ func (e *Engine) Image(ctx context.Context, ref string) (img Image, found bool, 
 	return img, true, nil
 }
 
-// ImageID returns the ID of the local image ref, which is the digest of its
-// config (sha256:...), the value Heroku's docker-releases API wants.
-// found is false when the engine has no such image.
-func (e *Engine) ImageID(ctx context.Context, ref string) (id string, found bool, err error) {
-	img, found, err := e.Image(ctx, ref)
-	return img.ID, found, err
-}
-
 // Tag gives the image source the additional name target.
 func (e *Engine) Tag(ctx context.Context, source, target string) error {
 	_, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target})
 	if cerrdefs.IsNotFound(err) {
-		return &NotFoundError{Ref: source, Err: err}
+		return &reg.NotFoundError{Ref: source, Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("tagging %s as %s: %w", source, target, err)
@@ -155,8 +142,8 @@ func (e *Engine) Tag(ctx context.Context, source, target string) error {
 
 // RemoveUntagged removes the image id, and the untagged parents it was built
 // on, if nothing names it any more: the image a tag pointed at before a
-// rebuild moved the tag. An image that still has a tag, or that a container
-// uses, stays, and so does one that is already gone.
+// rebuild moved it, or the loser of two builds at once. An image that still
+// has a tag, or that a container uses, stays, and so does one already gone.
 func (e *Engine) RemoveUntagged(ctx context.Context, id string) error {
 	img, found, err := e.Image(ctx, id)
 	if err != nil || !found || len(img.Tags) > 0 {
@@ -176,39 +163,39 @@ type PushResult struct {
 	Uploaded int    // layers sent; the others were already in the registry
 }
 
-// Push pushes ref (repository:tag) with auth, writing progress to progress,
-// and reads the engine's JSON stream to the end: an error inside the stream
-// (a wrong password arrives there) is returned as an error.
-func (e *Engine) Push(ctx context.Context, ref string, auth Auth, progress io.Writer) error {
-	_, err := e.PushImage(ctx, ref, auth, progress)
-	return err
-}
-
-// PushImage is Push, telling also what was uploaded. A refused password is
-// an *AuthError; an image the engine does not have is a *NotFoundError.
-func (e *Engine) PushImage(ctx context.Context, ref string, auth Auth, progress io.Writer) (PushResult, error) {
-	if auth.ServerAddress == "" {
-		auth.ServerAddress = registryOf(ref)
-	}
-	header, err := auth.header()
+// Push pushes img.Ref (repository:tag) with img's credentials, showing
+// progress on progress: redrawn in place on a terminal, a line per change
+// elsewhere. A refused password is a *registry.AuthError; an image the
+// engine does not have is a *registry.NotFoundError.
+func (e *Engine) Push(ctx context.Context, img reg.Image, progress io.Writer) (PushResult, error) {
+	header, err := authHeader(img)
 	if err != nil {
 		return PushResult{}, err
 	}
+	resp, err := e.cli.ImagePush(ctx, img.Ref, client.ImagePushOptions{RegistryAuth: header})
+	if err != nil {
+		return PushResult{}, registryError("pushing", img, stopped(ctx, err))
+	}
+	defer func() { _ = resp.Close() }()
 	var res PushResult
-	final := map[string]string{} // last status of each layer
-	err = e.stream(ctx, progress, auth, func() (io.ReadCloser, error) {
-		return e.cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: header})
-	}, func(m jsonstream.Message) {
-		if m.ID != "" && m.Status != "" {
-			final[m.ID] = m.Status
+	final := map[string]string{} // the last status of each layer
+	messages := func(yield func(jsonstream.Message, error) bool) {
+		for m, err := range resp.JSONMessages(ctx) {
+			if m.ID != "" && m.Status != "" {
+				final[m.ID] = m.Status
+			}
+			if !yield(m, err) {
+				return
+			}
 		}
+	}
+	if err := display(messages, progress, func(m jsonstream.Message) {
 		var aux struct{ Digest string }
-		if m.Aux != nil && json.Unmarshal(*m.Aux, &aux) == nil && aux.Digest != "" {
+		if json.Unmarshal(*m.Aux, &aux) == nil && aux.Digest != "" {
 			res.Digest = aux.Digest
 		}
-	})
-	if err != nil {
-		return PushResult{}, registryError("pushing", ref, auth, err)
+	}); err != nil {
+		return PushResult{}, registryError("pushing", img, stopped(ctx, err))
 	}
 	for _, status := range final {
 		res.Layers++
@@ -219,68 +206,51 @@ func (e *Engine) PushImage(ctx context.Context, ref string, auth Auth, progress 
 	return res, nil
 }
 
-// Pull pulls ref with auth, writing progress to progress.
-// An image the registry does not have is a *NotFoundError; refused
-// credentials are an *AuthError.
-func (e *Engine) Pull(ctx context.Context, ref string, auth Auth, progress io.Writer) error {
-	if auth.ServerAddress == "" {
-		auth.ServerAddress = registryOf(ref)
-	}
-	header, err := auth.header()
+// Pull pulls img.Ref with img's credentials, showing progress on progress.
+// An image the registry does not have is a *registry.NotFoundError;
+// refused credentials are a *registry.AuthError.
+func (e *Engine) Pull(ctx context.Context, img reg.Image, progress io.Writer) error {
+	header, err := authHeader(img)
 	if err != nil {
 		return err
 	}
-	err = e.stream(ctx, progress, auth, func() (io.ReadCloser, error) {
-		return e.cli.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: header})
-	}, nil)
+	resp, err := e.cli.ImagePull(ctx, img.Ref, client.ImagePullOptions{RegistryAuth: header})
+	if err == nil {
+		defer func() { _ = resp.Close() }()
+		err = display(resp.JSONMessages(ctx), progress, nil)
+	}
 	if err != nil {
-		return registryError("pulling", ref, auth, err)
+		return registryError("pulling", img, stopped(ctx, err))
 	}
 	return nil
 }
 
-// stream starts a push or a pull with start and reads its message stream to
-// the end, showing progress (with auth's password masked) and passing every
-// message to handle.
-func (e *Engine) stream(ctx context.Context, progress io.Writer, auth Auth,
-	start func() (io.ReadCloser, error), handle func(jsonstream.Message),
-) error {
-	body, err := start()
-	if err != nil {
-		return err
+// display shows the engine's progress messages on w as docker push and
+// pull do, and returns the first error the stream reports (a refused
+// password arrives there, not as the call's error).
+func display(messages iter.Seq2[jsonstream.Message, error], w io.Writer, aux func(jsonstream.Message)) error {
+	w = cmp.Or[io.Writer](w, io.Discard)
+	fd, tty := term.GetFdInfo(w)
+	return jsonmessage.DisplayJSONMessages(messages, w, fd, tty, aux)
+}
+
+// stopped returns the context's cause when ctx ended: the engine's own
+// words for a cut connection say less.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped: %w", context.Cause(ctx))
 	}
-	if progress == nil {
-		progress = io.Discard
-	}
-	out := auth.redactor().Writer(progress)
-	defer func() { _ = out.Close() }()
-	p := NewProgress(out, IsTerminal(progress))
-	return readStream(ctx, body, func(m jsonstream.Message) {
-		p.Update(m)
-		if handle != nil {
-			handle(m)
-		}
-	})
+	return err
 }
 
 // registryError turns what the engine said about a push or a pull into an
 // error a user can act on, with the password masked.
-func registryError(verb, ref string, auth Auth, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s %s: stopped: %w", verb, ref, err)
+func registryError(verb string, img reg.Image, err error) error {
+	err = reg.Classify(redact.New(img.Password).Error(err), img)
+	var refused *reg.AuthError
+	var missing *reg.NotFoundError
+	if errors.As(err, &refused) || errors.As(err, &missing) || errors.Is(err, context.Canceled) {
+		return err
 	}
-	red := auth.redactor()
-	msg := err.Error()
-	switch {
-	case isNotFound(msg) || cerrdefs.IsNotFound(err):
-		return &NotFoundError{Ref: ref, Err: red.Error(err)}
-	case isAuthFailure(msg) || cerrdefs.IsUnauthorized(err):
-		user := auth.Username
-		if auth.anonymous() {
-			user = ""
-		}
-		return &AuthError{Registry: auth.ServerAddress, User: user, Err: red.Error(err)}
-	default:
-		return red.Error(fmt.Errorf("%s %s (%s): %w", verb, ref, registryName(auth.ServerAddress), err))
-	}
+	return fmt.Errorf("%s %s (%s): %w", verb, img.Ref, reg.Describe(reg.HostOf(img.Ref)), err)
 }
