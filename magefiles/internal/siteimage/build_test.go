@@ -1,4 +1,4 @@
-package image
+package siteimage
 
 import (
 	"archive/tar"
@@ -44,7 +44,7 @@ type fixture struct {
 	info gitinfo.Info
 }
 
-func newFixture(t testing.TB, where Where) *fixture {
+func newFixture(t testing.TB, repo string) *fixture {
 	t.Helper()
 	raw := testenv.Docker(t)
 	for k, v := range secrets {
@@ -57,7 +57,7 @@ func newFixture(t testing.TB, where Where) *fixture {
 	t.Cleanup(func() { _ = eng.Close() })
 	f := &fixture{dir: imagetest.Repo(t), raw: raw, out: &strings.Builder{}}
 	r := &runner.Runner{Out: f.out}
-	f.b = &Builder{Engine: eng, Runner: r, Dir: f.dir, Where: where}
+	f.b = &Builder{Engine: eng, Runner: r, Dir: f.dir, Repository: repo}
 	f.readGit(t)
 	return f
 }
@@ -69,7 +69,7 @@ func (f *fixture) readGit(t testing.TB) {
 		t.Fatal(err)
 	}
 	f.info = info
-	testenv.RemoveWhenDone(t, f.raw, f.b.Where.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(t, f.raw, NamesFor(f.b.Repository, info).Tags()...)
 }
 
 func (f *fixture) build(t testing.TB) Result {
@@ -82,13 +82,13 @@ func (f *fixture) build(t testing.TB) Result {
 }
 
 func TestBuild(t *testing.T) {
-	f := newFixture(t, Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, testenv.Unique(t, "oc-lettings-test-"))
 	ctx := context.Background()
 	res := f.build(t)
 	img := res.Image
 
 	t.Run("the image", func(t *testing.T) {
-		if res.UpToDate || res.Names.Commit != f.b.Where.Name+":"+f.info.Commit {
+		if res.UpToDate || res.Names.Commit != f.b.Repository+":"+f.info.Commit {
 			t.Errorf("result %+v", res)
 		}
 		if img.Size <= 0 || img.Size >= maxImageSize {
@@ -125,8 +125,8 @@ func TestBuild(t *testing.T) {
 		if !strings.HasPrefix(img.Labels[FingerprintLabel], "sha256:") {
 			t.Errorf("no fingerprint label: %v", img.Labels)
 		}
-		if latest, _, _ := f.b.Engine.ImageID(ctx, res.Names.Latest); latest != img.ID {
-			t.Errorf("latest is %q, want %s", latest, img.ID)
+		if latest, _, _ := f.b.Engine.Image(ctx, res.Names.Latest); latest.ID != img.ID {
+			t.Errorf("latest is %q, want %s", latest.ID, img.ID)
 		}
 		if f.out.Len() != 0 {
 			t.Errorf("a quiet build showed:\n%s", f.out.String())
@@ -146,7 +146,7 @@ func TestBuild(t *testing.T) {
 	})
 
 	t.Run("a second build does nothing", func(t *testing.T) {
-		binary := filepath.Join(f.dir, "bin", "image", BinaryName)
+		binary := filepath.Join(f.dir, "bin", "image", binaryName)
 		old := time.Now().Add(-time.Hour).Truncate(time.Second)
 		if err := os.Chtimes(binary, old, old); err != nil {
 			t.Fatal(err)
@@ -165,14 +165,14 @@ func TestBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		again := f.build(t)
-		if latest, _, _ := f.b.Engine.ImageID(ctx, res.Names.Latest); !again.UpToDate || latest != img.ID {
-			t.Errorf("up to date %v, latest %q, want %s", again.UpToDate, latest, img.ID)
+		if latest, _, _ := f.b.Engine.Image(ctx, res.Names.Latest); !again.UpToDate || latest.ID != img.ID {
+			t.Errorf("up to date %v, latest %q, want %s", again.UpToDate, latest.ID, img.ID)
 		}
 	})
 
 	t.Run("runLocal without a user runs the work tree's image", func(t *testing.T) {
 		var out strings.Builder
-		ref, err := f.b.ToRun(ctx, docker.Auth{}, &out)
+		ref, err := f.b.ToRun(ctx, false, Credentials{}, &out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,16 +195,16 @@ func TestBuild(t *testing.T) {
 		}
 		f.readGit(t)
 		dirty := f.build(t)
-		if dirty.UpToDate || dirty.Names.Commit != f.b.Where.Name+":"+f.info.Commit+"-dirty" || dirty.Names.Latest != "" {
+		if dirty.UpToDate || dirty.Names.Commit != f.b.Repository+":"+f.info.Commit+"-dirty" || dirty.Names.Latest != "" {
 			t.Errorf("dirty build %+v", dirty)
 		}
 		if dirty.Image.Labels["org.opencontainers.image.version"] != f.info.Version || !strings.HasSuffix(f.info.Version, "-dirty") {
 			t.Errorf("version label %q", dirty.Image.Labels["org.opencontainers.image.version"])
 		}
-		if latest, _, _ := f.b.Engine.ImageID(ctx, res.Names.Latest); latest != img.ID {
-			t.Errorf("a dirty build moved latest to %q", latest)
+		if latest, _, _ := f.b.Engine.Image(ctx, res.Names.Latest); latest.ID != img.ID {
+			t.Errorf("a dirty build moved latest to %q", latest.ID)
 		}
-		if _, err := f.b.Push(ctx, dirty, docker.Auth{}, nil); !errors.Is(err, ErrDirty) {
+		if _, err := f.b.Push(ctx, dirty, Credentials{}, nil); !errors.Is(err, ErrDirty) {
 			t.Errorf("pushing a dirty build: %v, want ErrDirty", err)
 		}
 
@@ -226,10 +226,10 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildShowsTheEngineLog(t *testing.T) {
-	f := newFixture(t, Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, testenv.Unique(t, "oc-lettings-test-"))
 	f.b.Runner.Verbose = true
 	f.build(t)
-	for _, want := range []string{"Step 1/", "COPY oc-lettings /oc-lettings", "Successfully tagged " + f.b.Where.Name + ":" + f.info.Commit} {
+	for _, want := range []string{"Step 1/", "COPY oc-lettings /oc-lettings", "Successfully tagged " + f.b.Repository + ":" + f.info.Commit} {
 		if !strings.Contains(f.out.String(), want) {
 			t.Errorf("verbose output lacks %q:\n%s", want, f.out.String())
 		}

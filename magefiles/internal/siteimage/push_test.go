@@ -1,15 +1,17 @@
-package image
+package siteimage
 
 import (
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -20,13 +22,13 @@ func blobUploads(reg *testenv.Registry) int {
 
 func TestPush(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	f := newFixture(t, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(t, "oc-lettings-test-")})
+	f := newFixture(t, registry.Repository(reg.Host, reg.User, testenv.Unique(t, "oc-lettings-test-")))
 	ctx := context.Background()
-	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
+	creds := Credentials{User: reg.User, Password: reg.Password}
 	built := f.build(t)
 
 	var progress strings.Builder
-	res, err := f.b.Push(ctx, built, auth, &progress)
+	res, err := f.b.Push(ctx, built, creds, &progress)
 	if err != nil {
 		t.Fatalf("push: %v\n%s", err, progress.String())
 	}
@@ -36,7 +38,7 @@ func TestPush(t *testing.T) {
 	if res.Pushed[0].Digest == "" || res.Pushed[1].Digest != res.Pushed[0].Digest {
 		t.Errorf("digests %q and %q, want the same manifest under both tags", res.Pushed[0].Digest, res.Pushed[1].Digest)
 	}
-	repo := strings.TrimPrefix(f.b.Where.Repository(), reg.Host+"/")
+	repo := strings.TrimPrefix(f.b.Repository, reg.Host+"/")
 	for _, tag := range []string{f.info.Commit, "latest"} {
 		m, err := reg.Manifest(ctx, repo, tag)
 		if err != nil {
@@ -49,7 +51,7 @@ func TestPush(t *testing.T) {
 	if strings.Contains(progress.String(), reg.Password) {
 		t.Error("the password shows in the progress")
 	}
-	if want := "pushed " + built.Names.Commit + " and " + built.Names.Latest + " to " + reg.Host; !strings.HasPrefix(res.String(), want) {
+	if want := "pushed " + built.Names.Commit + " and " + built.Names.Latest + " to the registry " + reg.Host; !strings.HasPrefix(res.String(), want) || res.Warning != "" {
 		t.Errorf("summary %q, want it to start with %q", res, want)
 	}
 
@@ -58,7 +60,7 @@ func TestPush(t *testing.T) {
 		if before == 0 {
 			t.Fatalf("the registry log shows no upload of the first push: counting proves nothing\n%s", reg.Log())
 		}
-		again, err := f.b.Push(ctx, f.build(t), auth, nil)
+		again, err := f.b.Push(ctx, f.build(t), creds, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,11 +81,11 @@ func TestPush(t *testing.T) {
 			}
 		}
 		for _, ref := range built.Names.Tags() {
-			if err := f.b.Engine.Pull(ctx, ref, auth, nil); err != nil {
+			if err := f.b.Engine.Pull(ctx, creds.image(ref), nil); err != nil {
 				t.Fatal(err)
 			}
-			if id, _, _ := f.b.Engine.ImageID(ctx, ref); id != built.Image.ID {
-				t.Errorf("%s pulled back as %s, want %s", ref, id, built.Image.ID)
+			if img, _, _ := f.b.Engine.Image(ctx, ref); img.ID != built.Image.ID {
+				t.Errorf("%s pulled back as %s, want %s", ref, img.ID, built.Image.ID)
 			}
 		}
 	})
@@ -91,12 +93,12 @@ func TestPush(t *testing.T) {
 	t.Run("a wrong password", func(t *testing.T) {
 		wrong := "wrong-" + reg.Password
 		var progress strings.Builder
-		_, err := f.b.Push(ctx, built, docker.Auth{Username: reg.User, Password: wrong, ServerAddress: reg.Host}, &progress)
-		want := "the registry " + reg.Host + " refused the credentials for user " + reg.User + ": check DOCKERHUB_USERNAME/DOCKERHUB_PASS"
+		_, err := f.b.Push(ctx, built, Credentials{User: reg.User, Password: wrong}, &progress)
+		want := "the registry " + reg.Host + " refused the credentials for user " + reg.User + ": " + settings.DockerHubRefused
 		if err == nil || err.Error() != want {
 			t.Fatalf("error %v, want %q", err, want)
 		}
-		var authErr *docker.AuthError
+		var authErr *registry.AuthError
 		if !errors.As(err, &authErr) {
 			t.Errorf("%T is not an *AuthError", err)
 		}
@@ -114,24 +116,24 @@ func TestPush(t *testing.T) {
 			}
 		}
 		var progress strings.Builder
-		ref, err := f.b.ToRun(ctx, auth, &progress)
+		ref, err := f.b.ToRun(ctx, true, creds, &progress)
 		if err != nil {
 			t.Fatalf("ToRun: %v\n%s", err, progress.String())
 		}
 		if ref != built.Names.Latest {
 			t.Errorf("ToRun = %q, want %q", ref, built.Names.Latest)
 		}
-		if id, _, _ := f.b.Engine.ImageID(ctx, ref); id != built.Image.ID {
-			t.Errorf("%s pulled as %q, want %s", ref, id, built.Image.ID)
+		if img, _, _ := f.b.Engine.Image(ctx, ref); img.ID != built.Image.ID {
+			t.Errorf("%s pulled as %q, want %s", ref, img.ID, built.Image.ID)
 		}
 		if strings.Contains(progress.String(), reg.Password) {
 			t.Error("the password shows in the progress")
 		}
 
 		unpublished := *f.b
-		unpublished.Where.Name = testenv.Unique(t, "oc-lettings-test-")
-		_, err = unpublished.ToRun(ctx, auth, nil)
-		var notFound *docker.NotFoundError
+		unpublished.Repository = registry.Repository(reg.Host, reg.User, testenv.Unique(t, "oc-lettings-test-"))
+		_, err = unpublished.ToRun(ctx, true, creds, io.Discard)
+		var notFound *registry.NotFoundError
 		if !errors.As(err, &notFound) || !strings.Contains(err.Error(), "publish it with mage push, or unset DOCKERHUB_USERNAME") {
 			t.Errorf("an image never pushed: %v, want a *docker.NotFoundError that says what to do", err)
 		}

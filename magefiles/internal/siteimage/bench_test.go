@@ -1,8 +1,8 @@
-package image
+package siteimage
 
 // Benchmarks of the image pipeline against the real engine and registry:
 //
-//	go test -run '^$' -bench . -benchtime 5x ./magefiles/internal/image/
+//	go test -run '^$' -bench . -benchtime 5x ./magefiles/internal/siteimage/
 //
 // Goals: a no-op rebuild under 1 s, a rebuild after a one-line change under
 // 10 s. Container start to first 200 is measured in package runlocal.
@@ -15,9 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
@@ -44,7 +44,7 @@ func reportImage(b *testing.B, res Result) {
 // BenchmarkBuildCold builds in a fresh checkout with an empty Go build
 // cache: everything, the standard library included, is compiled.
 func BenchmarkBuildCold(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, testenv.Unique(b, "oc-lettings-bench-"))
 	var res Result
 	for n := 0; b.Loop(); n++ {
 		b.StopTimer()
@@ -59,7 +59,7 @@ func BenchmarkBuildCold(b *testing.B) {
 // BenchmarkBuildOneLineChange is the edit-build loop: one line of Go
 // changed, then mage build (Go's build cache and the engine's layers warm).
 func BenchmarkBuildOneLineChange(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, testenv.Unique(b, "oc-lettings-bench-"))
 	f.edit(b, 0, false)
 	f.build(b) // warm up
 	var res Result
@@ -77,7 +77,7 @@ func BenchmarkBuildOneLineChange(b *testing.B) {
 
 // BenchmarkBuildNoop is mage build when nothing changed.
 func BenchmarkBuildNoop(b *testing.B) {
-	f := newFixture(b, Where{Registry: "docker.io", Name: testenv.Unique(b, "oc-lettings-bench-")})
+	f := newFixture(b, testenv.Unique(b, "oc-lettings-bench-"))
 	f.build(b)
 	for b.Loop() {
 		if res := f.build(b); !res.UpToDate {
@@ -96,7 +96,7 @@ func BenchmarkMageBuildNoop(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	testenv.RemoveWhenDone(b, testenv.Docker(b), Where{Name: env["IMAGE_NAME"]}.NamesFor(info).Tags()...)
+	testenv.RemoveWhenDone(b, testenv.Docker(b), NamesFor(env["IMAGE_NAME"], info).Tags()...)
 	if out, code := imagetest.Mage(b, dir, env, "build"); code != 0 {
 		b.Fatal(out)
 	}
@@ -111,8 +111,8 @@ func BenchmarkMageBuildNoop(b *testing.B) {
 // registry.
 func BenchmarkPush(b *testing.B) {
 	reg := testenv.StartRegistry(b)
-	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(b, "oc-lettings-bench-")})
-	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
+	f := newFixture(b, registry.Repository(reg.Host, reg.User, testenv.Unique(b, "oc-lettings-bench-")))
+	auth := Credentials{User: reg.User, Password: reg.Password}
 	var uploaded int
 	for n := 0; b.Loop(); n++ {
 		b.StopTimer()
@@ -131,8 +131,8 @@ func BenchmarkPush(b *testing.B) {
 // BenchmarkPushUnchanged pushes an image the registry already has.
 func BenchmarkPushUnchanged(b *testing.B) {
 	reg := testenv.StartRegistry(b)
-	f := newFixture(b, Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(b, "oc-lettings-bench-")})
-	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
+	f := newFixture(b, registry.Repository(reg.Host, reg.User, testenv.Unique(b, "oc-lettings-bench-")))
+	auth := Credentials{User: reg.User, Password: reg.Password}
 	res := f.build(b)
 	if _, err := f.b.Push(context.Background(), res, auth, nil); err != nil {
 		b.Fatal(err)

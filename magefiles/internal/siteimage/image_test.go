@@ -1,12 +1,14 @@
-package image
+package siteimage
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
@@ -24,38 +27,23 @@ const sha = "0123456789abcdef0123456789abcdef01234567"
 
 func TestNames(t *testing.T) {
 	tests := []struct {
-		where      Where
+		repo       string
 		dirty      bool
 		wantCommit string
 		wantLatest string
 	}{
-		{Where{"docker.io", "alice", "oc-lettings"}, false, "alice/oc-lettings:" + sha, "alice/oc-lettings:latest"},
-		{Where{"ghcr.io", "alice", "oc-lettings"}, false, "ghcr.io/alice/oc-lettings:" + sha, "ghcr.io/alice/oc-lettings:latest"},
-		{Where{"docker.io", "", "oc-lettings"}, false, "oc-lettings:" + sha, "oc-lettings:latest"},
-		{Where{"docker.io", "alice", "oc-lettings"}, true, "alice/oc-lettings:" + sha + "-dirty", ""},
+		{"alice/oc-lettings", false, "alice/oc-lettings:" + sha, "alice/oc-lettings:latest"},
+		{"ghcr.io/alice/oc-lettings", false, "ghcr.io/alice/oc-lettings:" + sha, "ghcr.io/alice/oc-lettings:latest"},
+		{"alice/oc-lettings", true, "alice/oc-lettings:" + sha + "-dirty", ""},
 	}
 	for _, tt := range tests {
-		n := tt.where.NamesFor(gitinfo.Info{Commit: sha, Dirty: tt.dirty})
+		n := NamesFor(tt.repo, gitinfo.Info{Commit: sha, Dirty: tt.dirty})
 		if n.Commit != tt.wantCommit || n.Latest != tt.wantLatest {
-			t.Errorf("%+v dirty=%v: %+v, want %s and %q", tt.where, tt.dirty, n, tt.wantCommit, tt.wantLatest)
+			t.Errorf("%s dirty=%v: %+v, want %s and %q", tt.repo, tt.dirty, n, tt.wantCommit, tt.wantLatest)
 		}
 		if want := len(strings.Fields(tt.wantCommit + " " + tt.wantLatest)); len(n.Tags()) != want {
 			t.Errorf("Tags() = %q", n.Tags())
 		}
-	}
-}
-
-func TestWhereAndAuthFromEnv(t *testing.T) {
-	env := settings.Map(map[string]string{"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": "s3cret "})
-	if w := WhereFromEnv(env); w != (Where{"docker.io", "alice", "oc-lettings"}) {
-		t.Errorf("WhereFromEnv = %+v, want the defaults and alice", w)
-	}
-	if a := AuthFromEnv(env); a != (docker.Auth{Username: "alice", Password: "s3cret", ServerAddress: "docker.io"}) {
-		t.Errorf("AuthFromEnv = %+v", a)
-	}
-	env = settings.Map(map[string]string{"DOCKER_REGISTRY": "127.0.0.1:5000", "IMAGE_NAME": "site"})
-	if w := WhereFromEnv(env); w != (Where{"127.0.0.1:5000", "", "site"}) {
-		t.Errorf("WhereFromEnv = %+v", w)
 	}
 }
 
@@ -64,18 +52,15 @@ func TestBuildArgs(t *testing.T) {
 		Commit: sha, Version: "v1.2.0-3-g0123456", Source: "https://github.com/oc/site",
 		Time: time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("CEST", 2*3600)),
 	}
-	got := buildArgs(info, []string{"VERSION", "REVISION", "CREATED", "SOURCE", "OTHER"})
 	want := map[string]string{
 		"VERSION": "v1.2.0-3-g0123456", "REVISION": sha, "SOURCE": "https://github.com/oc/site",
 		"CREATED": "2024-05-06T05:08:09Z",
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := buildArgs(info); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("buildArgs = %v, want %v", got, want)
 	}
-	// Undeclared arguments and empty values are left out, so the
-	// Dockerfile's defaults apply.
-	got = buildArgs(gitinfo.Info{Commit: sha}, []string{"REVISION", "SOURCE", "CREATED"})
-	if fmt.Sprint(got) != fmt.Sprint(map[string]string{"REVISION": sha}) {
+	// Empty values are left out, so the Dockerfile's defaults apply.
+	if got := buildArgs(gitinfo.Info{Commit: sha}); fmt.Sprint(got) != fmt.Sprint(map[string]string{"REVISION": sha}) {
 		t.Errorf("buildArgs without source and time = %v", got)
 	}
 }
@@ -96,49 +81,135 @@ func TestResultString(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	tests := []struct {
-		err       error
-		pull      bool
-		want      string
-		wantIsErr error
+	for _, tt := range []struct {
+		err  error
+		want string
 	}{
-		{
-			err:  &docker.AuthError{Registry: "docker.io", User: "alice"},
-			want: "Docker Hub refused the credentials for user alice: check DOCKERHUB_USERNAME/DOCKERHUB_PASS",
-		},
-		{
-			err:  &docker.AuthError{Registry: "docker.io"},
-			pull: true,
-			want: "Docker Hub refused access without credentials: set DOCKERHUB_USERNAME and DOCKERHUB_PASS",
-		},
-		{
-			err:  &docker.NotFoundError{Ref: "alice/oc-lettings:latest"},
-			pull: true,
-			want: "there is no image alice/oc-lettings:latest: publish it with mage push, or unset DOCKERHUB_USERNAME to build and run the work tree's image",
-		},
-		{err: ErrDirty, want: ErrDirty.Error(), wantIsErr: ErrDirty},
-	}
-	for _, tt := range tests {
-		explain := ExplainAuth
-		if tt.pull {
-			explain = ExplainPull
-		}
+		{&registry.AuthError{Registry: "docker.io", User: "alice"}, "Docker Hub refused the credentials for user alice: " + settings.DockerHubRefused},
+		{ErrDirty, ErrDirty.Error()},
+	} {
 		got := explain(fmt.Errorf("wrapped: %w", tt.err))
-		if !strings.HasSuffix(got.Error(), tt.want) {
-			t.Errorf("%v: %q, want it to end with %q", tt.err, got, tt.want)
-		}
-		if !errors.Is(got, tt.err) {
-			t.Errorf("%v: the explained error does not wrap the original", tt.err)
+		if !strings.HasSuffix(got.Error(), tt.want) || !errors.Is(got, tt.err) {
+			t.Errorf("%v: %q, want it to end with %q and wrap the original", tt.err, got, tt.want)
 		}
 	}
 }
 
 func TestPushRefusesADirtyBuild(t *testing.T) {
 	var b Builder // no engine: nothing may be tried
-	_, err := b.Push(context.Background(), Result{Names: Names{Commit: "oc-lettings:" + sha + "-dirty"}}, docker.Auth{}, nil)
+	_, err := b.Push(context.Background(), Result{Names: Names{Commit: "oc-lettings:" + sha + "-dirty"}}, Credentials{}, nil)
 	if !errors.Is(err, ErrDirty) {
 		t.Errorf("error %v, want ErrDirty", err)
 	}
+}
+
+// fakeEngine is an engine in memory: what Build decides is tested without
+// a Docker engine.
+type fakeEngine struct {
+	images    map[string]docker.Image // by reference and by ID
+	platforms []string                // what each build makes, in turn; linux/amd64 when none is left
+	thief     string                  // an image that takes the commit tag while a build runs
+	builds    []docker.BuildOptions
+	removed   []string
+}
+
+func (f *fakeEngine) Build(_ context.Context, o docker.BuildOptions) (string, error) {
+	f.builds = append(f.builds, o)
+	platform := registry.Platform
+	if len(f.platforms) > 0 {
+		platform, f.platforms = f.platforms[0], f.platforms[1:]
+	}
+	os, arch, _ := strings.Cut(platform, "/")
+	img := docker.Image{ID: fmt.Sprintf("sha256:built%d", len(f.builds)), OS: os, Arch: arch, Labels: o.Labels}
+	f.images[img.ID] = img
+	for _, tag := range o.Tags {
+		f.images[tag] = img
+		if f.thief != "" && strings.Contains(tag, sha) {
+			f.images[tag] = f.images[f.thief]
+		}
+	}
+	return img.ID, nil
+}
+
+func (f *fakeEngine) Image(_ context.Context, ref string) (docker.Image, bool, error) {
+	img, ok := f.images[ref]
+	return img, ok, nil
+}
+
+func (f *fakeEngine) Tag(_ context.Context, source, target string) error {
+	f.images[target] = f.images[source]
+	return nil
+}
+
+func (f *fakeEngine) RemoveUntagged(_ context.Context, id string) error {
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+func (f *fakeEngine) Push(context.Context, registry.Image, io.Writer) (docker.PushResult, error) {
+	return docker.PushResult{}, errors.New("not used")
+}
+
+func (f *fakeEngine) Pull(context.Context, registry.Image, io.Writer) error {
+	return errors.New("not used")
+}
+
+func TestBuildDecides(t *testing.T) {
+	dir := imagetest.Repo(t)
+	info, err := gitinfo.Read(context.Background(), &runner.Runner{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info.Commit = sha
+	newBuilder := func(f *fakeEngine) *Builder {
+		f.images = map[string]docker.Image{"other": {ID: "sha256:other", OS: "linux", Arch: "amd64"}}
+		return &Builder{Engine: f, Runner: &runner.Runner{}, Dir: dir, Repository: "alice/site"}
+	}
+	build := func(b *Builder) Result {
+		t.Helper()
+		res, err := b.Build(context.Background(), info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	t.Run("once, then up to date", func(t *testing.T) {
+		f := &fakeEngine{}
+		b := newBuilder(f)
+		first := build(b)
+		if first.UpToDate || len(f.builds) != 1 || strings.Join(f.builds[0].Tags, " ") != "alice/site:"+sha+" alice/site:latest" {
+			t.Fatalf("first build: %+v, builds %+v", first, f.builds)
+		}
+		if f.builds[0].Labels[FingerprintLabel] == "" || f.builds[0].BuildArgs["REVISION"] != sha || f.builds[0].NoCache {
+			t.Errorf("build options %+v", f.builds[0])
+		}
+		delete(f.images, "alice/site:latest")
+		again := build(b)
+		if !again.UpToDate || len(f.builds) != 1 || f.images["alice/site:latest"].ID != first.Image.ID {
+			t.Errorf("second build %+v after %d builds: want up to date, latest back on %s", again, len(f.builds), first.Image.ID)
+		}
+	})
+	t.Run("a cached step of another platform", func(t *testing.T) {
+		f := &fakeEngine{platforms: []string{"linux/arm64"}}
+		res := build(newBuilder(f))
+		if len(f.builds) != 2 || !f.builds[1].NoCache || res.Image.Platform() != registry.Platform {
+			t.Errorf("builds %+v, result %+v: want a second build without the cache", f.builds, res)
+		}
+	})
+	t.Run("the wrong platform even without the cache", func(t *testing.T) {
+		f := &fakeEngine{platforms: []string{"linux/arm64", "linux/arm64"}}
+		if _, err := newBuilder(f).Build(context.Background(), info); err == nil || !strings.Contains(err.Error(), "built a linux/arm64 image") {
+			t.Errorf("error %v, want one naming the platform built", err)
+		}
+	})
+	t.Run("another build took the tag meanwhile", func(t *testing.T) {
+		f := &fakeEngine{thief: "other"}
+		res := build(newBuilder(f))
+		if res.Image.ID != "sha256:other" || !slices.Contains(f.removed, "sha256:built1") {
+			t.Errorf("result %s, removed %v: want the image the tag names, and this build's image removed", res.Image.ID, f.removed)
+		}
+	})
 }
 
 func TestFingerprint(t *testing.T) {

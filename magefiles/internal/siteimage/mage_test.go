@@ -1,4 +1,4 @@
-package image
+package siteimage
 
 import (
 	"context"
@@ -8,7 +8,9 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -23,10 +25,10 @@ func TestMageBuildAndPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := testenv.Unique(t, "oc-lettings-test-")
-	local := Where{Registry: "docker.io", Name: name}
-	published := Where{Registry: reg.Host, User: reg.User, Name: name}
-	testenv.RemoveWhenDone(t, raw, local.NamesFor(info).Tags()...)
-	testenv.RemoveWhenDone(t, raw, published.NamesFor(info).Tags()...)
+	local := NamesFor(name, info)
+	published := NamesFor(registry.Repository(reg.Host, reg.User, name), info)
+	testenv.RemoveWhenDone(t, raw, local.Tags()...)
+	testenv.RemoveWhenDone(t, raw, published.Tags()...)
 	env := map[string]string{"IMAGE_NAME": name, "DOCKER_REGISTRY": reg.Host}
 	for k, v := range secrets {
 		env[k] = v
@@ -34,12 +36,12 @@ func TestMageBuildAndPush(t *testing.T) {
 
 	t.Run("build without an account", func(t *testing.T) {
 		out, code := imagetest.Mage(t, dir, env, "build")
-		want := "built " + local.NamesFor(info).Commit + " ("
+		want := "built " + local.Commit + " ("
 		if code != 0 || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 {
 			t.Fatalf("exit %d, output:\n%s\nwant one line starting %q", code, out, want)
 		}
 		out, code = imagetest.Mage(t, dir, env, "build")
-		if code != 0 || !strings.HasPrefix(out, "up to date: "+local.NamesFor(info).Commit) {
+		if code != 0 || !strings.HasPrefix(out, "up to date: "+local.Commit) {
 			t.Errorf("second build: exit %d, output:\n%s", code, out)
 		}
 	})
@@ -60,8 +62,8 @@ func TestMageBuildAndPush(t *testing.T) {
 	t.Run("push without credentials", func(t *testing.T) {
 		bare := map[string]string{"IMAGE_NAME": name, "DOCKER_REGISTRY": reg.Host}
 		out, code := imagetest.Mage(t, dir, bare, "push")
-		if code == 0 || !strings.Contains(out, "Error: missing 2 environment variables: DOCKERHUB_USERNAME (") ||
-			!strings.Contains(out, "DOCKERHUB_PASS (") {
+		if code == 0 || !strings.Contains(out, "Error: push cannot start:\n  DOCKERHUB_USERNAME is not set") ||
+			!strings.Contains(out, "DOCKERHUB_PASS is not set") {
 			t.Fatalf("exit %d, output:\n%s\nwant both variables named", code, out)
 		}
 		if strings.Contains(out, "built") {
@@ -74,7 +76,7 @@ func TestMageBuildAndPush(t *testing.T) {
 		wrong := "wrong-" + reg.Password
 		env["DOCKERHUB_PASS"] = wrong
 		out, code := imagetest.Mage(t, dir, env, "push")
-		want := "Error: the registry " + reg.Host + " refused the credentials for user " + reg.User + ": check DOCKERHUB_USERNAME/DOCKERHUB_PASS\n"
+		want := "Error: the registry " + reg.Host + " refused the credentials for user " + reg.User + ": " + settings.DockerHubRefused + "\n"
 		if code != 1 || !strings.HasSuffix(out, want) {
 			t.Errorf("exit %d, output:\n%s\nwant it to end with %q", code, out, want)
 		}
@@ -88,8 +90,7 @@ func TestMageBuildAndPush(t *testing.T) {
 	t.Run("push", func(t *testing.T) {
 		env["DOCKERHUB_PASS"] = reg.Password
 		out, code := imagetest.Mage(t, dir, env, "push")
-		names := published.NamesFor(info)
-		if code != 0 || !strings.Contains(out, "pushed "+names.Commit+" and "+names.Latest+" to "+reg.Host) {
+		if code != 0 || !strings.Contains(out, "pushed "+published.Commit+" and "+published.Latest+" to the registry "+reg.Host) {
 			t.Errorf("exit %d, output:\n%s", code, out)
 		}
 		if strings.Contains(out, reg.Password) {
