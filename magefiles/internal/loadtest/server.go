@@ -14,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
 // stopTimeout bounds the wait for the server to exit after SIGTERM, before
@@ -26,7 +29,7 @@ type server struct {
 	base   string        // "http://127.0.0.1:<port>"
 	exited chan struct{} // closed when the process has exited
 	err    error         // the result of cmd.Wait, once exited is closed
-	stderr *tailBuffer
+	stderr *runner.Tail
 }
 
 // startServer starts binary on a free loopback port with env added to
@@ -42,7 +45,7 @@ func startServer(ctx context.Context, binary string, env []string) (*server, tim
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), binary)
 	cmd.Env = append([]string{"PORT=" + port}, env...)
 	cmd.Stdout = io.Discard // a pipe, drained, as a platform's log collector would
-	stderr := &tailBuffer{max: 4 << 10}
+	stderr := &runner.Tail{Max: 4 << 10}
 	cmd.Stderr = stderr
 	s := &server{cmd: cmd, base: "http://127.0.0.1:" + port, exited: make(chan struct{}), stderr: stderr}
 
@@ -65,37 +68,22 @@ func startServer(ctx context.Context, binary string, env []string) (*server, tim
 	return s, time.Since(start), nil
 }
 
-// waitHealthy polls /healthz every millisecond until it answers 200, the
+// waitHealthy asks /healthz every millisecond until it answers ok, the
 // process exits, ctx ends, or 10 seconds pass.
 func (s *server) waitHealthy(ctx context.Context) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/healthz", nil)
-		if err != nil {
-			return err
-		}
-		if res, err := client.Do(req); err == nil {
-			// Only the status matters: the body is drained, best effort, so
-			// the connection can be reused, and a failed read or close
-			// changes nothing.
-			_, _ = io.Copy(io.Discard, res.Body)
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
+	ctx, cancel := context.WithTimeoutCause(ctx, 10*time.Second, errors.New("no answer within 10s"))
+	defer cancel()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-s.exited:
-			return s.exitError("server exited before answering /healthz")
-		case <-time.After(time.Millisecond):
+			stop(s.exitError("server exited before answering /healthz"))
+		case <-ctx.Done():
 		}
-		if time.Now().After(deadline) {
-			return errors.New("server did not answer 200 on /healthz within 10s")
-		}
-	}
+	}()
+	_, err := healthz.Wait(ctx, s.base+"/healthz", time.Millisecond, healthz.Up)
+	return err
 }
 
 // stop sends SIGTERM and waits for the process to exit, killing it after
@@ -112,7 +100,7 @@ func (s *server) stop() error {
 	select {
 	case <-s.exited:
 		if s.err != nil {
-			return fmt.Errorf("server exited badly after SIGTERM: %w\n%s", s.err, s.stderr)
+			return fmt.Errorf("server exited badly after SIGTERM: %w\n%s", s.err, s.stderr.Lines(50))
 		}
 		return nil
 	case <-time.After(stopTimeout):
@@ -129,9 +117,9 @@ func (s *server) stop() error {
 // stderr. It is called once exited is closed.
 func (s *server) exitError(what string) error {
 	if s.err == nil {
-		return fmt.Errorf("%s: exit status 0\n%s", what, s.stderr)
+		return fmt.Errorf("%s: exit status 0\n%s", what, s.stderr.Lines(50))
 	}
-	return fmt.Errorf("%s: %w\n%s", what, s.err, s.stderr)
+	return fmt.Errorf("%s: %w\n%s", what, s.err, s.stderr.Lines(50))
 }
 
 // get fetches path from the server and returns the body.
@@ -200,20 +188,3 @@ func freePort(ctx context.Context) (string, error) {
 	_, port, err := net.SplitHostPort(ln.Addr().String())
 	return port, err
 }
-
-// tailBuffer keeps the last max bytes written to it, for error messages.
-// os/exec writes to it from one goroutine and it is read after exit.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = t.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
