@@ -1,350 +1,321 @@
+// Package deploy runs mage deploy's one flow, whatever the platform:
+//
+//	preflight → copy the image → release → follow → health check →
+//	roll back on failure → record in Sentry
+//
+// It deploys the image built and pushed for a commit, never a rebuild, and
+// needs no Docker engine: the image is copied from registry to registry.
+// What differs between platforms (where their registry is and with which
+// credentials, how a release is made, followed and rolled back, the URL to
+// check) sits behind the Platform interface.
+//
+// Everything that can be checked before slow work is: the settings, then
+// the platform's preflight, bounded in time. Once the platform has a new
+// release, the deploy either ends with the commit live or with the app
+// back on what it ran before; when it is interrupted, it rolls back within
+// the few seconds mage allows, or says exactly what to do.
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
+
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 )
 
-// Engine is what a deploy needs from the Docker engine; *docker.Engine
-// has it.
-type Engine interface {
-	ImageID(ctx context.Context, ref string) (id string, found bool, err error)
-	Pull(ctx context.Context, ref string, auth docker.Auth, progress io.Writer) error
-	Tag(ctx context.Context, source, target string) error
-	Push(ctx context.Context, ref string, auth docker.Auth, progress io.Writer) error
+// A Platform is where the site runs. Run calls its methods in this order,
+// and a Platform keeps what it learns during one deploy (such as the
+// release that ran before) from one call to the next.
+type Platform interface {
+	// Preflight checks, before anything is uploaded, that the credentials
+	// are accepted and that the app can run a container image, and says
+	// where the image goes.
+	Preflight(ctx context.Context) (Target, error)
+	// Release asks the platform to run the image Copy wrote, and returns
+	// the release's name. changed is false when that image already runs:
+	// nothing was released.
+	Release(ctx context.Context, img registry.Copied) (name string, changed bool, err error)
+	// Follow waits until the release is live, and fails when the platform
+	// says it failed.
+	Follow(ctx context.Context) error
+	// Rollback returns the app to what it ran before the release, and says
+	// in a sentence what it did. With wait false (an interrupted deploy)
+	// it only starts the rollback. It is also called when Release was
+	// interrupted, and then first finds out whether a release was made.
+	Rollback(ctx context.Context, wait bool) (string, error)
 }
 
-// Deployer runs a deploy.
-type Deployer struct {
-	Config Config
-	Engine Engine
-	Heroku *heroku.Client
-	Sentry *sentryrelease.Client // nil: no release tracking
-	// Health checks /healthz; nil means a plain client. It never carries
-	// credentials.
-	Health   *http.Client
-	Out      io.Writer // progress, one line per step; nil means os.Stdout
-	Verbose  bool      // also show push progress and the release phase output live
-	Redactor *redact.Redactor
+// Target is where a platform wants the image, and what it serves.
+type Target struct {
+	App      string         // how messages name the app, e.g. "oc-lettings"
+	Image    registry.Image // where the image goes, with the credentials
+	DockerV2 bool           // the platform takes only Docker v2 schema 2 manifests
+	URL      string         // the app's URL; /healthz is checked under it
+	Logs     string         // the command that shows the app's logs
 }
 
-// New returns a Deployer for cfg that uses eng, writing to out.
-func New(cfg Config, eng Engine, out io.Writer, verbose bool) *Deployer {
-	d := &Deployer{
-		Config:   cfg,
-		Engine:   eng,
-		Out:      out,
-		Verbose:  verbose,
-		Redactor: redact.New(cfg.APIKey, cfg.PullAuth.Password, cfg.Sentry.Token),
-	}
-	d.Heroku = heroku.New(heroku.Config{
-		APIURL: cfg.APIURL,
-		APIKey: cfg.APIKey,
-		Retry:  cfg.Retry,
-		Logf: func(format string, args ...any) {
-			w := d.Redactor.Writer(d.out())
-			fmt.Fprintf(w, format+"\n", args...)
-			_ = w.Close()
-		},
-	})
-	if cfg.Sentry.Enabled() {
-		d.Sentry = sentryrelease.New(cfg.Sentry)
-	}
-	return d
-}
+// Production waits. Heroku gives a dyno 60 s to bind $PORT, so the health
+// check waits longer than that.
+const (
+	DefaultPreflightTimeout = time.Minute
+	DefaultHealthTimeout    = 2 * time.Minute
+	DefaultPollInterval     = 2 * time.Second
+	// DefaultRollbackWindow is the time an interrupted deploy takes to
+	// roll back: mage waits 5 s for a target after Ctrl-C.
+	DefaultRollbackWindow = 4 * time.Second
+)
 
-func (d *Deployer) out() io.Writer {
-	if d.Out == nil {
-		return os.Stdout
-	}
-	return d.Out
+// Config is what a deploy needs besides its platform.
+type Config struct {
+	Commit  string         // the commit deployed: what /healthz must report
+	Version string         // git describe of the commit, used when /healthz gives none
+	Source  registry.Image // the image built for Commit, and its registry's credentials
+	// HealthURL is the URL checked for the new commit (DEPLOY_HEALTH_URL);
+	// empty means the target's URL + healthz.
+	HealthURL string
+
+	Sentry            *sentryrelease.Client // nil: no release tracking
+	SentryEnvironment string                // the environment the deploy is recorded for
+
+	Out   io.Writer // one line per step
+	Notes []string  // what the user should know first, such as half-set Sentry settings
+
+	// Waits; zero means the Default.
+	PreflightTimeout, HealthTimeout, PollInterval, RollbackWindow time.Duration
 }
 
 // Result is what a deploy did.
 type Result struct {
-	Release   heroku.Release // the release made; the current one when Unchanged
-	Unchanged bool           // the image was already released: nothing was done
-	Version   string         // the version /healthz reported
-	HealthURL string         // where the commit was checked
+	Release   string          // the release's name; the running one when Unchanged
+	Unchanged bool            // the image already ran: nothing was released
+	Copied    registry.Copied // what was copied to the platform's registry
+	Version   string          // the version /healthz reported
 }
 
-// Run deploys. Its error says what failed and, once Heroku has made the
-// release, what was done about it (see RollbackError).
-func (d *Deployer) Run(ctx context.Context) (res Result, err error) {
-	out := d.Redactor.Writer(d.out())
-	defer func() { _ = out.Close() }()
-	r := &run{d: d, cfg: d.Config.withDefaults(), out: out, start: time.Now()}
-	res, err = r.deploy(ctx)
-	return res, d.Redactor.Error(err)
+// Run deploys with p. Its error says what failed and, once the platform
+// has made a release, what was done about it (see RollbackError).
+func Run(ctx context.Context, p Platform, cfg Config) (Result, error) {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	set(&cfg.PreflightTimeout, DefaultPreflightTimeout)
+	set(&cfg.HealthTimeout, DefaultHealthTimeout)
+	set(&cfg.PollInterval, DefaultPollInterval)
+	set(&cfg.RollbackWindow, DefaultRollbackWindow)
+	d := &run{p: p, cfg: cfg, start: time.Now()}
+	return d.deploy(ctx)
 }
 
-// run is the state of one deploy.
 type run struct {
-	d     *Deployer
-	cfg   Config
-	out   io.Writer
-	start time.Time
-
-	app      heroku.App
-	previous *heroku.Release // current before the deploy; nil when none
-	latest   *heroku.Release // newest before the deploy; nil when none
+	p      Platform
+	cfg    Config
+	start  time.Time
+	target Target
 }
 
-func (r *run) say(format string, args ...any) {
-	fmt.Fprintf(r.out, format+"\n", args...)
-}
+func (d *run) say(format string, args ...any) { fmt.Fprintf(d.cfg.Out, format+"\n", args...) }
 
-func (r *run) deploy(ctx context.Context) (Result, error) {
-	for _, note := range r.cfg.Notes {
-		r.say("note: %s", note)
+// errSlowPreflight ends a preflight that takes too long.
+var errSlowPreflight = errors.New("no answer")
+
+func (d *run) deploy(ctx context.Context) (Result, error) {
+	for _, note := range d.cfg.Notes {
+		d.say("note: %s", note)
 	}
-	healthURL, err := r.preflight(ctx)
+	pctx, cancel := context.WithTimeoutCause(ctx, d.cfg.PreflightTimeout, errSlowPreflight)
+	target, err := d.p.Preflight(pctx)
+	slow := errors.Is(context.Cause(pctx), errSlowPreflight)
+	cancel()
+	switch {
+	case slow:
+		return Result{}, fmt.Errorf("preflight: no answer within %s, so nothing was uploaded: check the platform's API URL, "+
+			"the network and the platform's status page, then try again (%w)", d.cfg.PreflightTimeout, err)
+	case err != nil:
+		return Result{}, fmt.Errorf("preflight: %w", err)
+	}
+	d.target = target
+	healthURL := d.cfg.HealthURL
+	if healthURL == "" {
+		if healthURL, err = healthzOf(target); err != nil {
+			return Result{}, fmt.Errorf("preflight: %w", err)
+		}
+	}
+
+	copied, err := registry.Copy(ctx, d.cfg.Source, target.Image, target.DockerV2)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w; nothing was released", d.explainCopy(err))
 	}
-	image, err := r.image(ctx)
-	if err != nil {
+	d.say("copied %s to %s (digest %s; %d of %d blobs sent, %s)%s", d.cfg.Source.Ref, copied.Ref, copied.Digest,
+		copied.BlobsSent, copied.Blobs, units.HumanSizeWithPrecision(float64(copied.BytesSent), 3), changes(copied))
+
+	name, changed, err := d.p.Release(ctx, copied)
+	switch {
+	case ctx.Err() != nil:
+		return Result{}, d.interrupted(ctx, "asking for the release")
+	case err != nil:
 		return Result{}, err
-	}
-	if err := r.push(ctx); err != nil {
-		return Result{}, err
-	}
-	rel, made, err := r.release(ctx, image)
-	if err != nil {
-		return Result{}, err
-	}
-	if !made {
+	case !changed:
 		// Nothing to release, and nothing to roll back to: the deploy
 		// succeeds only if what runs serves the commit.
-		version, err := r.checkHealth(ctx, healthURL)
+		version, err := d.checkHealth(ctx, healthURL)
 		if err != nil && ctx.Err() == nil {
-			err = fmt.Errorf("%w; %s already runs this image, so nothing was changed: see heroku logs -a %s", err, rel.Name(), r.app.Name)
+			err = fmt.Errorf("%w; %s already runs this image, so nothing was changed: see %s", err, name, target.Logs)
 		}
-		return Result{Release: rel, Unchanged: true, Version: version, HealthURL: healthURL}, err
+		return Result{Release: name, Unchanged: true, Copied: copied, Version: version}, err
 	}
 
-	// From here on Heroku has a new release: it either passes its checks,
-	// or the app goes back to the release it ran before.
-	if err := r.follow(ctx, &rel); err != nil {
-		return Result{Release: rel}, r.recover(ctx, rel, err, "waiting for "+rel.Name()+" to be released")
+	// From here on the platform has a new release: it either passes its
+	// checks, or the app goes back to what it ran before.
+	if err := d.p.Follow(ctx); err != nil {
+		return Result{Release: name}, d.recover(ctx, err, "following "+name)
 	}
-	version, err := r.checkHealth(ctx, healthURL)
+	version, err := d.checkHealth(ctx, healthURL)
 	if err != nil {
-		return Result{Release: rel}, r.recover(ctx, rel, err, "checking that "+rel.Name()+" serves the new commit")
+		return Result{Release: name}, d.recover(ctx, err, "checking that "+name+" serves the new commit")
 	}
-	r.recordInSentry(ctx, rel, version)
-	r.say("deployed %s to %s as %s in %s", short(r.cfg.Commit), r.app.Name, rel.Name(), time.Since(r.start).Round(100*time.Millisecond))
-	return Result{Release: rel, Version: version, HealthURL: healthURL}, nil
+	d.recordInSentry(ctx, name, version)
+	d.say("deployed %s to %s as %s in %s", short(d.cfg.Commit), target.App, name, time.Since(d.start).Round(100*time.Millisecond))
+	return Result{Release: name, Copied: copied, Version: version}, nil
 }
 
-// preflight checks, before any slow work, that the key is accepted and the
-// app exists and runs containers, and returns the URL to check.
-func (r *run) preflight(ctx context.Context) (string, error) {
-	acct, err := r.d.Heroku.Account(ctx)
-	if err != nil {
-		return "", fmt.Errorf("preflight: %w", err)
+// healthzOf is the target's URL + healthz.
+func healthzOf(t Target) (string, error) {
+	u, err := url.Parse(t.URL)
+	if t.URL == "" || err != nil {
+		return "", fmt.Errorf("%s has no web URL to check (%q): set DEPLOY_HEALTH_URL", t.App, t.URL)
 	}
-	r.app, err = r.d.Heroku.App(ctx, r.cfg.App)
-	if err != nil {
-		return "", fmt.Errorf("preflight: %w", err)
-	}
-	if !r.app.IsContainer() {
-		return "", fmt.Errorf("preflight: app %s is on the %s stack, but this site ships as a container image: "+
-			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", r.app.Name, r.app.Stack, r.app.Name)
-	}
-	healthURL, err := r.healthURL()
-	if err != nil {
-		return "", fmt.Errorf("preflight: %w", err)
-	}
-	r.say("preflight ok: app %s on the container stack, key of %s accepted", r.app.Name, acct.Email)
-	return healthURL, nil
+	return u.JoinPath("healthz").String(), nil
 }
 
-// healthURL is DEPLOY_HEALTH_URL, or the app's web_url + healthz.
-func (r *run) healthURL() (string, error) {
-	raw := r.cfg.HealthURL
-	if raw == "" {
-		if r.app.WebURL == "" {
-			return "", fmt.Errorf("app %s has no web_url to check: set DEPLOY_HEALTH_URL", r.app.Name)
-		}
-		base, err := url.Parse(r.app.WebURL)
-		if err != nil {
-			return "", fmt.Errorf("app %s has a web_url that is not a URL (%q): set DEPLOY_HEALTH_URL", r.app.Name, r.app.WebURL)
-		}
-		return base.JoinPath("healthz").String(), nil
+func changes(c registry.Copied) string {
+	if len(c.Changes) == 0 {
+		return ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("DEPLOY_HEALTH_URL %q is not an http(s) URL", raw)
-	}
-	return raw, nil
+	return "; " + strings.Join(c.Changes, "; ")
 }
 
-// image finds the image built for the commit, pulling it when the engine
-// lacks it, and returns its ID.
-func (r *run) image(ctx context.Context) (string, error) {
-	ref := r.cfg.Image
-	id, found, err := r.d.Engine.ImageID(ctx, ref)
-	if err != nil {
-		return "", fmt.Errorf("looking for image %s: %w", ref, err)
-	}
-	if !found && !strings.Contains(ref, "/") {
-		// A local name (no DOCKERHUB_USERNAME): pulling it would ask Docker
-		// Hub for its official image of that name.
-		return "", fmt.Errorf("image %s is not in the local engine, and without DOCKERHUB_USERNAME there is no registry to pull it from: "+
-			"build it here with mage build, or set DOCKERHUB_USERNAME (and DOCKERHUB_PASS) to deploy the image CI pushed", ref)
-	}
-	if !found {
-		r.say("image %s is not in the local engine: pulling it", ref)
-		if err := r.d.Engine.Pull(ctx, ref, r.cfg.PullAuth, r.progress()); err != nil {
-			return "", r.pullFailed(ref, err)
-		}
-		if id, found, err = r.d.Engine.ImageID(ctx, ref); err != nil {
-			return "", fmt.Errorf("looking for image %s after pulling it: %w", ref, err)
-		} else if !found {
-			return "", fmt.Errorf("image %s was pulled but the engine cannot find it: run mage deploy again", ref)
-		}
-	}
-	r.say("image %s (%s)", ref, docker.ShortID(id))
-	return id, nil
-}
-
-// pullFailed explains why the image for the commit could not be pulled.
-func (r *run) pullFailed(ref string, err error) error {
-	var auth *docker.AuthError
-	var missing *docker.NotFoundError
+// explainCopy says what to do about an image that could not be copied.
+func (d *run) explainCopy(err error) error {
+	var refused *registry.AuthError
+	var missing *registry.NotFoundError
 	switch {
-	case errors.As(err, &auth):
-		return fmt.Errorf("pulling image %s: %w: check DOCKERHUB_USERNAME and DOCKERHUB_PASS", ref, err)
 	case errors.As(err, &missing):
-		return fmt.Errorf("image %s, built for commit %s, is neither in the local engine nor in its registry: "+
-			"run mage build push first (in CI, the build-and-push job must have run for this commit)", ref, short(r.cfg.Commit))
-	default:
-		return fmt.Errorf("image %s, built for commit %s, is not in the local engine and pulling it failed: %w; "+
-			"if it was never pushed, run mage build push first (in CI, the build-and-push job must have run for this commit)",
-			ref, short(r.cfg.Commit), err)
+		return fmt.Errorf("%w, built for commit %s: run mage build push first (in CI, the build-and-push job must have run for this commit)",
+			err, short(d.cfg.Commit))
+	case errors.As(err, &refused) && refused.Registry == registry.HostOf(d.target.Image.Ref):
+		return fmt.Errorf("%w: the platform's registry refused its credentials", err)
 	}
+	return err
 }
 
-// push tags the image for Heroku's registry and pushes it there, with
-// the API key as the password.
-func (r *run) push(ctx context.Context) error {
-	target := docker.HerokuRepository(r.cfg.HerokuRegistry, r.app.Name) + ":latest"
-	if err := r.d.Engine.Tag(ctx, r.cfg.Image, target); err != nil {
-		return fmt.Errorf("tagging the image as %s: %w", target, err)
-	}
-	auth := docker.HerokuAuth(r.cfg.HerokuRegistry, r.cfg.APIKey)
-	if err := r.d.Engine.Push(ctx, target, auth, r.progress()); err != nil {
-		var refused *docker.AuthError
-		if errors.As(err, &refused) {
-			return fmt.Errorf("pushing %s: %w: check HEROKU_API_KEY, which is the registry's password, "+
-				"and that its account may deploy %s; nothing was released", target, err, r.app.Name)
-		}
-		return fmt.Errorf("pushing %s: %w; nothing was released", target, err)
-	}
-	r.say("pushed %s", target)
-	return nil
-}
-
-func (r *run) progress() io.Writer {
-	if r.d.Verbose {
-		return r.out
-	}
-	return io.Discard
-}
-
-// release asks Heroku to release image and returns the release it made;
-// made is false, and rel the newest release, when the image already was.
-func (r *run) release(ctx context.Context, image string) (rel heroku.Release, made bool, err error) {
-	h, app := r.d.Heroku, r.app.Name
-	r.latest, r.previous, err = h.NewestAndCurrent(ctx, app)
-	if err != nil {
-		return heroku.Release{}, false, err
-	}
-
-	const during = "asking Heroku to release the image"
-	releaseErr := h.ReleaseImage(ctx, app, "web", image)
-	if ctx.Err() != nil {
-		return heroku.Release{}, false, r.interrupted(ctx, nil, during)
-	}
-	// Whatever the answer, the newest release says what happened: a 5xx or
-	// a lost connection may hide a release that was made.
-	newest, err := h.Releases(ctx, app, 1)
-	if ctx.Err() != nil {
-		return heroku.Release{}, false, r.interrupted(ctx, nil, during)
-	}
-	if err != nil {
-		if releaseErr != nil {
-			return heroku.Release{}, false, fmt.Errorf("releasing: %w; checking whether Heroku made a release failed too (%v): "+
-				"see heroku releases -a %s", releaseErr, err, app)
-		}
-		return heroku.Release{}, false, fmt.Errorf("releasing: listing the releases after the release: %w; see heroku releases -a %s", err, app)
-	}
-	made = len(newest) > 0 && (r.latest == nil || newest[0].ID != r.latest.ID)
+// checkHealth asks url until it reports the commit, and returns the
+// version it reports.
+func (d *run) checkHealth(ctx context.Context, url string) (string, error) {
+	hctx, cancel := context.WithTimeout(ctx, d.cfg.HealthTimeout)
+	defer cancel()
+	h, err := healthz.Wait(hctx, url, d.cfg.PollInterval, func(h buildinfo.Health) bool {
+		return h.Status == "ok" && h.Commit == d.cfg.Commit
+	})
 	switch {
-	case releaseErr != nil && !made:
-		return heroku.Release{}, false, fmt.Errorf("releasing: %w; nothing was released", releaseErr)
-	case releaseErr != nil:
-		r.say("the release request failed (%v), but Heroku made %s: following it", releaseErr, newest[0].Name())
-	case !made && r.latest == nil:
-		return heroku.Release{}, false, errors.New("releasing: Heroku accepted the image but lists no release: see heroku releases -a " + app)
-	case !made:
-		same := *r.latest
-		if r.previous != nil {
-			same = *r.previous // Heroku makes no release for the image it runs
-		}
-		r.say("image already released as %s, which is %s: nothing to release", same.Name(), currentOr(same))
-		return same, false, nil
+	case ctx.Err() != nil:
+		return "", context.Cause(ctx)
+	case err != nil:
+		d.say("health check failed: no commit %s after %s", short(d.cfg.Commit), d.cfg.HealthTimeout)
+		return "", fmt.Errorf("health check: %s did not report commit %s within %s: %w", url, short(d.cfg.Commit), d.cfg.HealthTimeout, err)
 	}
-	return newest[0], true, nil
+	d.say("health ok: %s reports commit %s (%s)", url, short(h.Commit), h.Version)
+	return h.Version, nil
 }
 
-func currentOr(rel heroku.Release) string {
-	if rel.Current {
-		return "current"
-	}
-	return rel.Status
+// RollbackError reports a deploy that failed after the platform made its
+// release, and what was done about it.
+type RollbackError struct {
+	Cause   error  // why the deploy failed
+	Outcome string // what the rollback did, in a sentence
+	Err     error  // why the rollback failed, when it did
 }
+
+func (e *RollbackError) Error() string {
+	if e.Err != nil {
+		return e.Cause.Error() + "\nROLLBACK FAILED: " + e.Err.Error()
+	}
+	return e.Cause.Error() + "\n" + e.Outcome
+}
+
+func (e *RollbackError) Unwrap() error { return e.Cause }
+
+// recover rolls the app back after the release failed its checks with
+// cause, during the step named by during.
+func (d *run) recover(ctx context.Context, cause error, during string) error {
+	if ctx.Err() != nil {
+		return d.interrupted(ctx, during)
+	}
+	outcome, err := d.p.Rollback(ctx, true)
+	if ctx.Err() != nil {
+		cause = fmt.Errorf("%w (then the deploy was interrupted while rolling back)", cause)
+	}
+	return &RollbackError{Cause: cause, Outcome: outcome, Err: err}
+}
+
+// interrupted handles a deploy stopped by its context once the release was
+// asked for. Mage allows a cancelled target 5 s, so the rollback is only
+// started, within RollbackWindow.
+func (d *run) interrupted(ctx context.Context, during string) error {
+	stop := stopped{context.Cause(ctx)}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RollbackWindow)
+	defer cancel()
+	d.say("%v while %s: rolling back", stop, during)
+	outcome, err := d.p.Rollback(wctx, false)
+	return &RollbackError{Cause: fmt.Errorf("deploy %w while %s", stop, during), Outcome: outcome, Err: err}
+}
+
+// stopped is why a deploy's context ended, in a word: Ctrl-C and SIGTERM
+// interrupt it, mage -t times it out. errors.Is sees the cause through it.
+type stopped struct{ cause error }
+
+func (s stopped) Error() string {
+	if errors.Is(s.cause, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return "interrupted"
+}
+
+func (s stopped) Unwrap() error { return s.cause }
 
 // recordInSentry tells Sentry about the release; a failure is a warning.
-func (r *run) recordInSentry(ctx context.Context, rel heroku.Release, version string) {
-	if r.d.Sentry == nil {
+func (d *run) recordInSentry(ctx context.Context, release, version string) {
+	if d.cfg.Sentry == nil {
 		return
 	}
-	if version == "" {
-		version = r.cfg.Version
-	}
-	name := buildinfo.ReleaseName(version)
-	err := r.d.Sentry.Record(ctx, sentryrelease.Deploy{
+	name := buildinfo.ReleaseName(cmp.Or(version, d.cfg.Version))
+	err := d.cfg.Sentry.Record(ctx, sentryrelease.Deploy{
 		Version:     name,
-		Commit:      r.cfg.Commit,
-		Environment: r.cfg.SentryEnvironment,
-		Name:        r.app.Name + " " + rel.Name(),
-		URL:         r.app.WebURL,
-		Started:     r.start,
+		Commit:      d.cfg.Commit,
+		Environment: d.cfg.SentryEnvironment,
+		Name:        d.target.App + " " + release,
+		URL:         d.target.URL,
+		Started:     d.start,
 		Finished:    time.Now(),
 	})
 	if err != nil {
-		r.say("warning: the deploy succeeded, but Sentry release %s was not recorded: %v", name, err)
+		d.say("warning: the deploy succeeded, but Sentry release %s was not recorded: %v", name, err)
 		return
 	}
-	r.say("Sentry release %s recorded, deployed to %s", name, r.cfg.SentryEnvironment)
+	d.say("Sentry release %s recorded, deployed to %s", name, d.cfg.SentryEnvironment)
 }
 
-// short is how messages show a commit: its first 12 characters, as git
-// describe and gitinfo show it.
-func short(commit string) string { return gitinfo.Info{Commit: commit}.Short() }
+// short is how messages show a commit: its first 12 characters.
+func short(commit string) string { return commit[:min(len(commit), 12)] }

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,23 +12,20 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 func TestHappyPath(t *testing.T) {
 	w := newWorld(t)
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Polls: 2, Output: "Running release command...\nok\n", StreamMissing: 1})
-	res, err := w.run(w.config())
+	res, err := w.run(w.platform(apiKey), w.config())
 	if err != nil {
 		t.Fatalf("deploy failed: %v\n%s", err, w.out)
 	}
-	if res.Release.Version != 2 || res.Version != newVersion || res.Unchanged || res.HealthURL != w.site.URL+"/healthz" {
+	if res.Release != "v2" || res.Version != newVersion || res.Unchanged {
 		t.Errorf("result = %+v", res)
 	}
 
-	equal(t, "engine calls", w.engine.Calls(), []string{
-		"tag " + imageRef + " " + herokuReg + "/oc-web/web:latest",
-		"push " + herokuReg + "/oc-web/web:latest as _ to " + herokuReg,
-	})
 	equal(t, "Platform API calls", w.apiCalls(), []string{
 		"GET /account",
 		"GET /apps/oc-web",
@@ -53,8 +51,9 @@ func TestHappyPath(t *testing.T) {
 			patch = r
 		}
 	}
-	if patch.Accept != herokutest.AcceptDockerReleases || strings.TrimSpace(patch.Body) != `{"updates":[{"type":"web","docker_image":"`+newImage+`"}]}` {
-		t.Errorf("release request: Accept %q, body %s", patch.Accept, patch.Body)
+	want := `{"updates":[{"type":"web","docker_image":"` + res.Copied.ConfigDigest + `"}]}`
+	if patch.Accept != herokutest.AcceptDockerReleases || strings.TrimSpace(patch.Body) != want {
+		t.Errorf("release request: Accept %q, body %s; want %s", patch.Accept, patch.Body, want)
 	}
 	if len(streams) != 2 || streams[0] != http.StatusNotFound || streams[1] != http.StatusOK {
 		t.Errorf("output stream answers = %v, want 404 (not there yet) then 200", streams)
@@ -78,8 +77,8 @@ func TestHappyPath(t *testing.T) {
 	out := w.out.String()
 	contains(t, "the output", out,
 		"preflight ok: app oc-web on the container stack, key of "+herokutest.Email+" accepted",
-		"image "+imageRef+" (sha256:bbbbbbbbbbbb)",
-		"pushed "+herokuReg+"/oc-web/web:latest",
+		"copied "+w.source(newCommit).Ref+" to "+w.reg.Host+"/oc-web/web:latest (digest sha256:",
+		"3 of 3 blobs sent",
 		"release v2 pending",
 		"release v2 succeeded",
 		"health ok: "+w.site.URL+"/healthz reports commit 222222222222 (v1.3.0)",
@@ -89,26 +88,33 @@ func TestHappyPath(t *testing.T) {
 	if strings.Contains(out, "Running release command") {
 		t.Error("the release phase output is shown without -v on success")
 	}
-	if n := strings.Count(out, "\n"); n != 8 {
-		t.Errorf("%d lines of output, want 8, one per step:\n%s", n, out)
+	if n := strings.Count(out, "\n"); n != 7 {
+		t.Errorf("%d lines of output, want 7, one per step:\n%s", n, out)
 	}
 }
 
+// The same image again uploads nothing and makes no release.
 func TestSameImageAgainMakesNoRelease(t *testing.T) {
 	w := newWorld(t)
-	if _, err := w.run(w.config()); err != nil {
+	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatal(err)
 	}
-	sentryBefore := len(w.sentry.Requests())
-	res, err := w.run(w.config())
+	uploads, sentryBefore := w.uploads(), len(w.sentry.Requests())
+	if uploads == 0 {
+		t.Fatalf("the first deploy uploaded nothing to Heroku's registry: counting proves nothing\n%s", w.reg.Log())
+	}
+	res, err := w.run(w.platform(apiKey), w.config())
 	if err != nil {
 		t.Fatalf("second deploy: %v", err)
 	}
-	if !res.Unchanged || res.Release.Version != 2 {
-		t.Errorf("result = %+v, want Unchanged with v2", res)
+	if !res.Unchanged || res.Release != "v2" || res.Copied.BlobsSent != 0 || res.Copied.BytesSent != 0 {
+		t.Errorf("result = %+v, want Unchanged with v2 and nothing sent", res)
+	}
+	if n := w.uploads(); n != uploads {
+		t.Errorf("Heroku's registry saw %d more uploads", n-uploads)
 	}
 	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded current"})
-	contains(t, "the output", w.out.String(), "image already released as v2, which is current: nothing to release\nhealth ok: ")
+	contains(t, "the output", w.out.String(), "0 of 3 blobs sent, 0B)", "image already released as v2: nothing to release\nhealth ok: ")
 	if n := len(w.sentry.Requests()); n != sentryBefore {
 		t.Errorf("Sentry was called for a deploy that released nothing")
 	}
@@ -118,13 +124,13 @@ func TestSameImageAgainMakesNoRelease(t *testing.T) {
 // that failed with nothing to roll back to, say), is not a success.
 func TestSameImageAgainStillChecksHealth(t *testing.T) {
 	w := newWorld(t)
-	if _, err := w.run(w.config()); err != nil {
+	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatal(err)
 	}
 	w.stick(oldCommit)
 	cfg := w.config()
 	cfg.HealthTimeout = 50 * time.Millisecond
-	res, err := w.run(cfg)
+	res, err := w.run(w.platform(apiKey), cfg)
 	if err == nil || !res.Unchanged {
 		t.Fatalf("second deploy: %+v, %v; want unchanged and failed", res, err)
 	}
@@ -138,20 +144,20 @@ func TestFailedReleaseIsRolledBack(t *testing.T) {
 		Status: heroku.StatusFailed, Polls: 1,
 		Output: "Running release command...\nmigrating\npanic: relation does not exist\n",
 	})
-	_, err := w.run(w.config())
+	_, err := w.run(w.platform(apiKey), w.config())
 	var rb *deploy.RollbackError
-	if !errors.As(err, &rb) || !rb.RolledBack() {
+	if !errors.As(err, &rb) || rb.Err != nil {
 		t.Fatalf("err = %v, want a RollbackError with the app rolled back", err)
 	}
 	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 failed", "v3 succeeded current"})
-	if last := w.heroku.Releases(app)[2]; last.Description != "Rollback to v1" || last.Image != oldImage {
+	if last := w.heroku.Releases(app)[2]; last.Description != "Rollback to v1" || last.Image != w.heroku.Releases(app)[0].Image {
 		t.Errorf("v3 = %+v, want a rollback to v1", last)
 	}
 	contains(t, "the error", err.Error(),
 		"release v2 failed: its release phase did not succeed",
 		"panic: relation does not exist",
 		"rolled back: v3 (rollback to v1, the release current before this deploy) succeeded")
-	contains(t, "the output", w.out.String(), "release v2 failed\nrolling back to v1, the release current before this deploy\n")
+	contains(t, "the output", w.out.String(), "release v2 failed\nrolling back: v3 (rollback to v1, the release current before this deploy) ")
 	if len(w.sentry.Requests()) != 0 {
 		t.Error("Sentry was told about a release that failed")
 	}
@@ -162,15 +168,15 @@ func TestHealthCheckFailureIsRolledBack(t *testing.T) {
 	w.stick(oldCommit) // the new release succeeds, but the site keeps serving the old commit
 	cfg := w.config()
 	cfg.HealthTimeout = 100 * time.Millisecond
-	_, err := w.run(cfg)
+	_, err := w.run(w.platform(apiKey), cfg)
 	var rb *deploy.RollbackError
-	if !errors.As(err, &rb) || !rb.RolledBack() {
+	if !errors.As(err, &rb) || rb.Err != nil {
 		t.Fatalf("err = %v, want a RollbackError with the app rolled back", err)
 	}
 	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded", "v3 succeeded current"})
 	contains(t, "the error", err.Error(),
 		"health check: "+w.site.URL+"/healthz did not report commit 222222222222 within 100ms",
-		`last answer: status "ok", commit "111111111111"`,
+		`status "ok", version "v1.2.0", commit "1111111111111111111111111111111111111111"`,
 		"rolled back: v3 (rollback to v1")
 }
 
@@ -178,7 +184,7 @@ func TestRateLimitedThenSucceeds(t *testing.T) {
 	w := newWorld(t)
 	w.heroku.Fail(herokutest.Fault{Method: "GET", Path: "/account", Status: 429, RetryAfter: "0"})
 	w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 429})
-	if _, err := w.run(w.config()); err != nil {
+	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatalf("deploy failed: %v\n%s", err, w.out)
 	}
 	var statuses []int
@@ -194,83 +200,131 @@ func TestRateLimitedThenSucceeds(t *testing.T) {
 	contains(t, "the output", w.out.String(), "rate limited (429); retrying")
 }
 
-func TestPreflightFailuresPushNothing(t *testing.T) {
+func TestPreflightFailuresUploadNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		setup func(*world, *deploy.Config)
+		setup func(*world, *heroku.Platform)
 		want  []string
 	}{
 		{
-			"wrong API key", func(_ *world, c *deploy.Config) { c.APIKey = "hk-wrong-key-0000" },
-			[]string{"preflight", "unauthorized", "HEROKU_API_KEY was refused"},
+			"wrong API key", func(w *world, p *heroku.Platform) { *p = *w.platform("hk-wrong-key-0000") },
+			[]string{"preflight", "unauthorized", "HEROKU_API_KEY was refused", settings.HerokuRefused},
 		},
 		{
-			"app missing", func(_ *world, c *deploy.Config) { c.App = "oc-missing" },
+			"app missing", func(_ *world, p *heroku.Platform) { p.App = "oc-missing" },
 			[]string{"not_found", `app "oc-missing" does not exist`, "mage heroku:create"},
 		},
-		{"wrong stack", func(w *world, c *deploy.Config) {
+		{"wrong stack", func(w *world, p *heroku.Platform) {
 			w.heroku.AddApp(herokutest.App{Name: "oc-slug", Stack: "heroku-24"})
-			c.App = "oc-slug"
+			p.App = "oc-slug"
 		}, []string{"app oc-slug is on the heroku-24 stack", "heroku stack:set container -a oc-slug", "mage heroku:create"}},
-		{"Heroku down", func(w *world, _ *deploy.Config) {
+		{"a Fir app", func(w *world, p *heroku.Platform) {
+			w.heroku.AddApp(herokutest.App{Name: "oc-fir", Generation: "fir"})
+			p.App = "oc-fir"
+		}, []string{
+			"app oc-fir is of Heroku's fir generation, which deploys from buildpacks", "not from container images",
+			"create a Cedar app for this site with mage heroku:create",
+		}},
+		{"Heroku down", func(w *world, _ *heroku.Platform) {
 			w.heroku.Fail(herokutest.Fault{Status: 503, Times: 10})
 		}, []string{"unavailable", "status.heroku.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			cfg := w.config()
-			tc.setup(w, &cfg)
-			_, err := w.run(cfg)
+			p := w.platform(apiKey)
+			tc.setup(w, p)
+			_, err := w.run(p, w.config())
 			if err == nil {
 				t.Fatal("deploy succeeded")
 			}
 			contains(t, "the error", err.Error(), tc.want...)
-			if calls := w.engine.Calls(); len(calls) != 0 {
-				t.Errorf("engine calls after a failed preflight: %v", calls)
+			// Publishing the images before only wrote to Docker Hub's stand-in.
+			if strings.Contains(w.hub.Log(), `"GET /v2/`+w.hub.User+"/oc-lettings/manifests/") || strings.Contains(w.reg.Log(), "/v2/"+app+"/") {
+				t.Errorf("the registries were used after a failed preflight:\n%s\n%s", w.hub.Log(), w.reg.Log())
 			}
-			if strings.Contains(err.Error(), "hk-wrong-key-0000") || strings.Contains(w.out.String(), "hk-wrong-key-0000") {
+			if strings.Contains(err.Error()+w.out.String(), "hk-wrong-key-0000") {
 				t.Error("the wrong key is shown")
 			}
 		})
 	}
 }
 
-func TestImageIsPulledWhenMissing(t *testing.T) {
+// A Heroku API that accepts connections and never answers fails the
+// deploy within the preflight's bound, with a message that says so.
+func TestSilentAPIFailsThePreflightInTime(t *testing.T) {
 	w := newWorld(t)
-	w.engine.local = map[string]string{}
-	w.engine.remote = map[string]string{imageRef: newImage}
-	if _, err := w.run(w.config()); err != nil {
-		t.Fatalf("deploy failed: %v\n%s", err, w.out)
+	var lc net.ListenConfig
+	silent, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if calls := w.engine.Calls(); len(calls) == 0 || calls[0] != "pull "+imageRef+" as alice" {
-		t.Errorf("engine calls = %v, want a pull of %s with the Docker Hub user first", calls, imageRef)
+	defer func() { _ = silent.Close() }()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer func() { _ = c.Close() }() // held open, never answered
+		}
+	}()
+	p := w.platform(apiKey)
+	p.Client, err = heroku.New(heroku.Config{APIURL: "http://" + silent.Addr().String(), APIKey: apiKey})
+	if err != nil {
+		t.Fatal(err)
 	}
-	contains(t, "the output", w.out.String(), "image "+imageRef+" is not in the local engine: pulling it")
-}
-
-func TestImageNowhere(t *testing.T) {
-	w := newWorld(t)
-	w.engine.local = map[string]string{}
-	_, err := w.run(w.config())
-	if err == nil {
-		t.Fatal("deploy succeeded without an image")
+	cfg := w.config()
+	cfg.PreflightTimeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err = w.run(p, cfg)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s, want about the preflight's bound", took)
 	}
-	contains(t, "the error", err.Error(), "neither in the local engine nor in its registry", "run mage build push first", "build-and-push job")
-	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
-}
-
-func TestRegistryRefusesTheKey(t *testing.T) {
-	w := newWorld(t)
-	w.engine.key = "another-key"
-	_, err := w.run(w.config())
 	if err == nil {
 		t.Fatal("deploy succeeded")
 	}
-	contains(t, "the error", err.Error(), "pushing "+herokuReg+"/oc-web/web:latest", "the registry "+herokuReg+" refused the credentials for user _",
-		"check HEROKU_API_KEY", "nothing was released")
+	contains(t, "the error", err.Error(), "preflight: no answer within 300ms, so nothing was uploaded", "API URL")
+}
+
+func TestImageNeverPushed(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config()
+	cfg.Commit = "3333333333333333333333333333333333333333"
+	cfg.Source = w.source(cfg.Commit)
+	_, err := w.run(w.platform(apiKey), cfg)
+	if err == nil {
+		t.Fatal("deploy succeeded without an image")
+	}
+	contains(t, "the error", err.Error(), "there is no image "+cfg.Source.Ref, "built for commit 333333333333",
+		"run mage build push first", "build-and-push job", "nothing was released")
+	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
+}
+
+func TestSourceRefusesTheCredentials(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config()
+	cfg.Source.Password = "not-the-password"
+	_, err := w.run(w.platform(apiKey), cfg)
+	if err == nil {
+		t.Fatal("deploy succeeded")
+	}
+	contains(t, "the error", err.Error(), "reading image "+cfg.Source.Ref, "refused the credentials for user "+w.hub.User, "nothing was released")
+	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
+}
+
+func TestHerokuRegistryRefusesTheKey(t *testing.T) {
+	w := newWorld(t)
+	p := w.platform(apiKey)
+	p.APIKey = "another-key" // the API takes the key, the registry does not
+	_, err := w.run(p, w.config())
+	if err == nil {
+		t.Fatal("deploy succeeded")
+	}
+	contains(t, "the error", err.Error(), "writing image "+w.reg.Host+"/oc-web/web:latest",
+		"the registry "+w.reg.Host+" refused the credentials for user _", "the platform's registry refused its credentials", "nothing was released")
 	for _, r := range w.heroku.Requests() {
 		if r.Method == http.MethodPatch {
-			t.Error("released after a refused push")
+			t.Error("released after a refused copy")
 		}
 	}
 }
@@ -279,7 +333,7 @@ func TestReleaseRequestErrors(t *testing.T) {
 	t.Run("a 500 after Heroku made the release", func(t *testing.T) {
 		w := newWorld(t)
 		w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 500, Processed: true})
-		if _, err := w.run(w.config()); err != nil {
+		if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 			t.Fatalf("deploy failed: %v", err)
 		}
 		contains(t, "the output", w.out.String(), "the release request failed", "but Heroku made v2: following it", "health ok")
@@ -288,7 +342,7 @@ func TestReleaseRequestErrors(t *testing.T) {
 	t.Run("a 500 before", func(t *testing.T) {
 		w := newWorld(t)
 		w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 500})
-		_, err := w.run(w.config())
+		_, err := w.run(w.platform(apiKey), w.config())
 		if err == nil {
 			t.Fatal("deploy succeeded")
 		}
@@ -300,7 +354,7 @@ func TestReleaseRequestErrors(t *testing.T) {
 func TestSentryFailureOnlyWarns(t *testing.T) {
 	w := newWorld(t)
 	w.sentry.FailWith(http.StatusInternalServerError)
-	if _, err := w.run(w.config()); err != nil {
+	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatalf("a Sentry failure failed the deploy: %v", err)
 	}
 	contains(t, "the output", w.out.String(), "warning: the deploy succeeded, but Sentry release oc-lettings@v1.3.0 was not recorded", "HTTP 500")
@@ -309,12 +363,12 @@ func TestSentryFailureOnlyWarns(t *testing.T) {
 func TestNoSentryWithoutItsSettings(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config()
-	cfg.Sentry.Token = ""
-	if _, err := w.run(cfg); err != nil {
+	cfg.Sentry = nil
+	if _, err := w.run(w.platform(apiKey), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(w.sentry.Requests()); n != 0 {
-		t.Errorf("%d Sentry requests without a token", n)
+		t.Errorf("%d Sentry requests without its settings", n)
 	}
 }
 
@@ -322,12 +376,12 @@ func TestFirstDeployThatFailsSaysThereIsNothingToRollBackTo(t *testing.T) {
 	w := newWorld(t)
 	w.heroku.AddApp(herokutest.App{Name: "oc-fresh", WebURL: w.site.URL + "/"})
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Status: heroku.StatusFailed})
-	cfg := w.config()
-	cfg.App = "oc-fresh"
-	_, err := w.run(cfg)
+	p := w.platform(apiKey)
+	p.App = "oc-fresh"
+	_, err := w.run(p, w.config())
 	var rb *deploy.RollbackError
-	if !errors.As(err, &rb) || rb.Previous != nil || rb.RolledBack() {
-		t.Fatalf("err = %v, want a RollbackError without a previous release", err)
+	if !errors.As(err, &rb) || rb.Err == nil {
+		t.Fatalf("err = %v, want a RollbackError without a rollback", err)
 	}
 	contains(t, "the error", err.Error(), "release v1 failed", "there is no earlier release to roll back to", "heroku releases -a oc-fresh")
 }
@@ -337,23 +391,21 @@ func TestHealthURLOverride(t *testing.T) {
 	w.heroku.SetWebURL(app, "https://oc-web.herokuapp.com/") // unreachable from here
 	cfg := w.config()
 	cfg.HealthURL = w.site.URL + "/healthz"
-	res, err := w.run(cfg)
-	if err != nil {
+	if _, err := w.run(w.platform(apiKey), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if res.HealthURL != cfg.HealthURL {
-		t.Errorf("checked %s, want %s", res.HealthURL, cfg.HealthURL)
-	}
+	contains(t, "the output", w.out.String(), "health ok: "+cfg.HealthURL)
 }
 
 func TestVerboseShowsTheReleasePhaseLive(t *testing.T) {
 	w := newWorld(t)
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Polls: 3, Output: "Running release command...\nmigrations applied\n"})
-	d := deploy.New(w.config(), w.engine, w.out, true)
-	if _, err := d.Run(context.Background()); err != nil {
+	p := w.platform(apiKey)
+	p.Verbose = true
+	if _, err := w.run(p, w.config()); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, "the verbose output", w.out.String(), "migrations applied", "pushed "+herokuReg)
+	contains(t, "the verbose output", w.out.String(), "migrations applied")
 }
 
 func TestInterrupted(t *testing.T) {
@@ -371,8 +423,8 @@ func TestInterrupted(t *testing.T) {
 			waitFor:  "release v2 pending",
 			rollback: true,
 			want: []string{
-				"deploy interrupted while waiting for v2 to be released: v2 was pending, v1 was current before",
-				"rolled back: v3 (rollback to v1, the release current before this deploy) succeeded",
+				"deploy interrupted while following v2",
+				"rolled back: v3 (rollback to v1, the release current before this deploy) is succeeded",
 			},
 			releases: []string{"v1 succeeded", "v2 pending", "v3 succeeded current"},
 		},
@@ -381,7 +433,7 @@ func TestInterrupted(t *testing.T) {
 			setup:    func(w *world) { w.stick(oldCommit) },
 			waitFor:  "release v2 succeeded",
 			rollback: true,
-			want:     []string{"while checking that v2 serves the new commit: v2 had succeeded, v1 was current before", "rolled back: v3"},
+			want:     []string{"deploy interrupted while checking that v2 serves the new commit", "rolled back: v3"},
 			releases: []string{"v1 succeeded", "v2 succeeded", "v3 succeeded current"},
 		},
 		{
@@ -392,7 +444,7 @@ func TestInterrupted(t *testing.T) {
 			},
 			waitFor: "release v2 pending",
 			want: []string{
-				"v2 was pending, v1 was current before", "ROLLBACK FAILED",
+				"deploy interrupted while following v2", "ROLLBACK FAILED", "the app may be left on v2",
 				"roll back by hand with heroku rollback v1 -a oc-web",
 			},
 			releases: []string{"v1 succeeded current", "v2 pending"},
@@ -420,7 +472,7 @@ func TestInterrupted(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				_, err = w.deployer(cfg).Run(ctx)
+				_, err = deploy.Run(ctx, w.platform(apiKey), cfg)
 			}()
 			select {
 			case <-done:
@@ -429,7 +481,7 @@ func TestInterrupted(t *testing.T) {
 			}
 			w.noSecrets(err)
 			var rb *deploy.RollbackError
-			if !errors.As(err, &rb) || !rb.Interrupted || rb.RolledBack() != tc.rollback {
+			if !errors.As(err, &rb) || (rb.Err == nil) != tc.rollback {
 				t.Fatalf("err = %v, want an interrupted RollbackError, rolled back: %v", err, tc.rollback)
 			}
 			contains(t, "the error", err.Error(), tc.want...)
@@ -447,42 +499,11 @@ func TestInterruptedBeforeReleasing(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := w.deployer(w.config()).Run(ctx)
+	_, err := deploy.Run(ctx, w.platform(apiKey), w.config())
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
-}
-
-func TestPullRefused(t *testing.T) {
-	w := newWorld(t)
-	w.engine.local = map[string]string{}
-	w.engine.remote = map[string]string{imageRef: newImage}
-	cfg := w.config()
-	cfg.PullAuth.Password = "not-the-password"
-	_, err := w.run(cfg)
-	if err == nil {
-		t.Fatal("deploy succeeded")
-	}
-	contains(t, "the error", err.Error(), "pulling image "+imageRef, "refused the credentials for user alice", "check DOCKERHUB_USERNAME and DOCKERHUB_PASS")
-	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
-}
-
-// Without DOCKERHUB_USERNAME the image has a local name, which is never
-// pulled: Docker Hub would answer with its official image of that name.
-func TestLocalNameIsNotPulled(t *testing.T) {
-	w := newWorld(t)
-	w.engine.local = map[string]string{}
-	cfg := w.config()
-	cfg.Image = "oc-lettings:" + newCommit
-	_, err := w.run(cfg)
-	if err == nil {
-		t.Fatal("deploy succeeded")
-	}
-	contains(t, "the error", err.Error(), "image oc-lettings:"+newCommit+" is not in the local engine", "without DOCKERHUB_USERNAME", "mage build")
-	if calls := w.engine.Calls(); len(calls) != 0 {
-		t.Errorf("engine calls = %v, want none", calls)
-	}
 }
 
 // Ctrl-C while the release request is in flight: whether Heroku made the
@@ -501,16 +522,18 @@ func TestInterruptedDuringTheReleaseRequest(t *testing.T) {
 		<-r.Context().Done()
 		return nil, r.Context().Err()
 	})
-	cfg := w.config()
-	d := w.deployer(cfg)
-	d.Heroku = heroku.New(heroku.Config{APIURL: cfg.APIURL, APIKey: cfg.APIKey, Transport: lostAnswer})
-	_, err := d.Run(ctx)
+	p := w.platform(apiKey)
+	var err error
+	if p.Client, err = heroku.New(heroku.Config{APIURL: w.heroku.URL, APIKey: apiKey, Transport: lostAnswer}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = deploy.Run(ctx, p, w.config())
 	w.noSecrets(err)
 	var rb *deploy.RollbackError
-	if !errors.As(err, &rb) || !rb.Interrupted || !rb.RolledBack() {
+	if !errors.As(err, &rb) || rb.Err != nil {
 		t.Fatalf("err = %v, want an interrupted deploy, rolled back", err)
 	}
-	contains(t, "the error", err.Error(), "deploy interrupted while asking Heroku to release the image: v2 had succeeded, v1 was current before")
+	contains(t, "the error", err.Error(), "deploy interrupted while asking for the release", "rolled back: v3 (rollback to v1")
 	equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded", "v3 succeeded current"})
 }
 

@@ -3,9 +3,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
@@ -25,7 +26,6 @@ import (
 // Secrets the tests hand the deploy; none may appear in what it writes.
 const (
 	apiKey      = "hk-secret-key-4f1e2d3c"
-	hubPassword = "hub-secret-pass-9a8b7c"
 	sentryToken = "sntrys-secret-token-5e6f"
 )
 
@@ -33,30 +33,26 @@ const (
 	app        = "oc-web"
 	oldCommit  = "1111111111111111111111111111111111111111"
 	newCommit  = "2222222222222222222222222222222222222222"
-	herokuReg  = "registry.heroku.test"
-	imageRef   = "alice/oc-lettings:" + newCommit
 	newVersion = "v1.3.0"
 )
 
-var (
-	oldImage = "sha256:" + strings.Repeat("a", 64)
-	newImage = "sha256:" + strings.Repeat("b", 64)
-)
-
-// world is a deploy's surroundings: a fake Heroku with an app running the
-// old commit, a fake Sentry, an engine holding the new image, and the
-// site, which reports the commit of whatever release Heroku has current.
+// world is a deploy's surroundings: a real registry standing in for Docker
+// Hub, holding the image of each commit; another for Heroku's, taking user
+// "_" with the API key; the fake Platform API, with an app running the old
+// commit, which checks every release against Heroku's registry; a fake
+// Sentry; and the site, which reports the commit of whatever image Heroku
+// has current.
 type world struct {
 	t      *testing.T
+	hub    *testenv.Registry
+	reg    *testenv.Registry // Heroku's
 	heroku *herokutest.Server
-	images *herokutest.ImageMap
 	sentry *sentryreleasetest.Server
-	engine *fakeEngine
 	site   *httptest.Server
 	out    *testenv.Buffer
 
 	mu      sync.Mutex
-	commits map[string]string // image ID -> the commit the site reports running it
+	commits map[string]string // config digest -> the commit the site reports running it
 	stuck   string            // when set, the commit the site reports whatever runs
 }
 
@@ -64,22 +60,59 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{
 		t:       t,
+		hub:     testenv.StartRegistry(t),
+		reg:     testenv.StartRegistry(t, testenv.WithUser("_", apiKey)),
 		heroku:  herokutest.NewServer(apiKey),
-		images:  &herokutest.ImageMap{},
 		sentry:  sentryreleasetest.NewServer(sentryToken, "acme", "oc-lettings"),
 		out:     &testenv.Buffer{},
-		commits: map[string]string{oldImage: oldCommit, newImage: newCommit},
+		commits: map[string]string{},
 	}
 	t.Cleanup(w.heroku.Close)
 	t.Cleanup(w.sentry.Close)
-	w.engine = &fakeEngine{local: map[string]string{imageRef: newImage}, key: apiKey, registry: herokuReg, pushed: w.images}
 	w.site = httptest.NewServer(http.HandlerFunc(w.healthz))
 	t.Cleanup(w.site.Close)
-
-	w.heroku.SetImages(w.images)
+	w.heroku.SetImages(herokutest.Registry{Host: w.reg.Host, User: "_", Password: apiKey})
 	w.heroku.AddApp(herokutest.App{Name: app, WebURL: w.site.URL + "/"})
-	w.heroku.AddRelease(app, oldImage, heroku.StatusSucceeded)
+	w.heroku.AddRelease(app, w.publish(oldCommit, testenv.Image(t, false, "linux", "amd64")), heroku.StatusSucceeded)
+	w.publish(newCommit, testenv.Image(t, false, "linux", "amd64"))
 	return w
+}
+
+// publish puts image into the Docker Hub stand-in as commit's, as mage
+// push does, and returns the config digest of its linux/amd64 image, which
+// the site reports running commit.
+func (w *world) publish(commit string, image remote.Taggable) string {
+	w.t.Helper()
+	w.hub.Put(w.t, w.source(commit).Ref, image)
+	img, ok := image.(v1.Image)
+	if idx, isIndex := image.(v1.ImageIndex); isIndex {
+		m, err := idx.IndexManifest()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, d := range m.Manifests {
+			if d.Platform != nil && d.Platform.Architecture == "amd64" {
+				img, err = idx.Image(d.Digest)
+				ok = err == nil
+			}
+		}
+	}
+	if !ok {
+		return "" // no linux/amd64 image
+	}
+	config, err := img.ConfigName()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.commits[config.String()] = commit
+	return config.String()
+}
+
+// source is where deploy finds commit's image.
+func (w *world) source(commit string) registry.Image {
+	return registry.Image{Ref: w.hub.Host + "/" + w.hub.User + "/oc-lettings:" + commit, User: w.hub.User, Password: w.hub.Password}
 }
 
 // healthz answers as the site does, for the image Heroku has current.
@@ -122,34 +155,42 @@ func (w *world) stick(commit string) {
 
 // config is a deploy of newCommit with short waits.
 func (w *world) config() deploy.Config {
+	tracking, err := sentryrelease.New(sentryrelease.Config{URL: w.sentry.URL, Token: sentryToken, Org: "acme", Project: "oc-lettings"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	return deploy.Config{
-		App:    app,
-		APIURL: w.heroku.URL,
-		APIKey: apiKey,
 		Commit: newCommit, Version: newVersion,
-		Image:          imageRef,
-		PullAuth:       docker.Auth{Username: "alice", Password: hubPassword, ServerAddress: "docker.io"},
-		HerokuRegistry: herokuReg,
-		Sentry: sentryrelease.Config{
-			URL: w.sentry.URL, Token: sentryToken, Org: "acme", Project: "oc-lettings",
-		},
+		Source:            w.source(newCommit),
+		Sentry:            tracking,
 		SentryEnvironment: "production",
-		ReleaseTimeout:    5 * time.Second,
+		Out:               w.out,
 		HealthTimeout:     2 * time.Second,
 		PollInterval:      time.Millisecond,
 		RollbackWindow:    2 * time.Second,
-		Stream:            heroku.Stream{RetryEvery: time.Millisecond, WaitFor: 2 * time.Second},
-		Retry:             heroku.RetryPolicy{MinDelay: time.Millisecond},
 	}
 }
 
-func (w *world) deployer(cfg deploy.Config) *deploy.Deployer {
-	return deploy.New(cfg, w.engine, w.out, false)
+// platform is Heroku as mage deploy sets it up, with short waits.
+func (w *world) platform(key string) *heroku.Platform {
+	w.t.Helper()
+	client, err := heroku.New(heroku.Config{
+		APIURL: w.heroku.URL, APIKey: key, Retry: heroku.RetryPolicy{MinDelay: time.Millisecond},
+		Logf: func(format string, args ...any) { fmt.Fprintf(w.out, format+"\n", args...) },
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return &heroku.Platform{
+		Client: client, App: app, Registry: w.reg.Host, APIKey: key, Out: w.out,
+		Stream:         heroku.Stream{RetryEvery: time.Millisecond, WaitFor: 2 * time.Second},
+		ReleaseTimeout: 5 * time.Second, PollInterval: time.Millisecond,
+	}
 }
 
-func (w *world) run(cfg deploy.Config) (deploy.Result, error) {
+func (w *world) run(p deploy.Platform, cfg deploy.Config) (deploy.Result, error) {
 	w.t.Helper()
-	res, err := w.deployer(cfg).Run(context.Background())
+	res, err := deploy.Run(context.Background(), p, cfg)
 	w.noSecrets(err)
 	return res, err
 }
@@ -162,7 +203,7 @@ func (w *world) noSecrets(err error) {
 		texts["error"] = err.Error()
 	}
 	for what, text := range texts {
-		for _, secret := range []string{apiKey, hubPassword, sentryToken} {
+		for _, secret := range []string{apiKey, w.hub.Password, sentryToken} {
 			if strings.Contains(text, secret) {
 				w.t.Errorf("the %s shows a secret (%.6s...):\n%s", what, secret, text)
 			}
@@ -205,6 +246,11 @@ func (w *world) releases() []string {
 	return out
 }
 
+// uploads counts the blob uploads Heroku's registry has logged.
+func (w *world) uploads() int {
+	return strings.Count(w.reg.Log(), "\"POST /v2/"+app+"/web/blobs/uploads/")
+}
+
 func equal(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -219,80 +265,4 @@ func contains(t *testing.T, what, text string, wants ...string) {
 			t.Errorf("%s does not mention %q:\n%s", what, want, text)
 		}
 	}
-}
-
-// fakeEngine stands in for the Docker engine in unit tests: a local image
-// store, a registry to pull from, and a push that checks Heroku's
-// credentials and records the image where the fake Heroku looks.
-type fakeEngine struct {
-	mu       sync.Mutex
-	local    map[string]string // ref -> image ID
-	remote   map[string]string // ref -> image ID, pullable with remoteAuth
-	key      string            // the password Heroku's registry accepts
-	registry string            // Heroku's registry host
-	pushed   *herokutest.ImageMap
-	calls    []string
-}
-
-var remoteAuth = docker.Auth{Username: "alice", Password: hubPassword, ServerAddress: "docker.io"}
-
-func (e *fakeEngine) called(format string, args ...any) {
-	e.calls = append(e.calls, fmt.Sprintf(format, args...))
-}
-
-func (e *fakeEngine) Calls() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.calls...)
-}
-
-func (e *fakeEngine) ImageID(_ context.Context, ref string) (string, bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	id, ok := e.local[ref]
-	return id, ok, nil
-}
-
-func (e *fakeEngine) Pull(_ context.Context, ref string, auth docker.Auth, progress io.Writer) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.called("pull %s as %s", ref, auth.Username)
-	id, ok := e.remote[ref]
-	if !ok {
-		return &docker.NotFoundError{Ref: ref, Err: errors.New("manifest unknown")}
-	}
-	if auth != remoteAuth {
-		return &docker.AuthError{Registry: auth.ServerAddress, User: auth.Username, Err: errors.New("incorrect username or password")}
-	}
-	fmt.Fprintf(progress, "pulled %s\n", ref)
-	e.local[ref] = id
-	return nil
-}
-
-func (e *fakeEngine) Tag(_ context.Context, source, target string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.called("tag %s %s", source, target)
-	id, ok := e.local[source]
-	if !ok {
-		return errors.New("No such image: " + source)
-	}
-	e.local[target] = id
-	return nil
-}
-
-func (e *fakeEngine) Push(_ context.Context, ref string, auth docker.Auth, progress io.Writer) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.called("push %s as %s to %s", ref, auth.Username, auth.ServerAddress)
-	if auth.Username != "_" || auth.Password != e.key || auth.ServerAddress != e.registry {
-		return &docker.AuthError{Registry: auth.ServerAddress, User: auth.Username, Err: errors.New("authentication required")}
-	}
-	repo, ok := strings.CutSuffix(strings.TrimPrefix(ref, e.registry+"/"), "/web:latest")
-	if !ok || strings.Contains(repo, "/") {
-		return errors.New("push: unexpected reference " + ref)
-	}
-	fmt.Fprintf(progress, "pushed %s\n", ref)
-	e.pushed.Set(repo, e.local[ref])
-	return nil
 }

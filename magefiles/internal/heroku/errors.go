@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	hk "github.com/heroku/heroku-go/v6"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // APIError is an error answer from the Platform API: its HTTP status and
@@ -37,24 +39,25 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Error ids the pipeline reacts to.
-const (
-	IDUnauthorized = "unauthorized"
-	IDForbidden    = "forbidden"
-	IDNotFound     = "not_found"
-	IDRateLimit    = "rate_limit"
-)
-
 // IsNotFound reports whether err is the API's not_found answer.
 func IsNotFound(err error) bool {
 	var e *APIError
-	return errors.As(err, &e) && (e.ID == IDNotFound || e.Status == http.StatusNotFound)
+	return errors.As(err, &e) && (e.ID == "not_found" || e.Status == http.StatusNotFound)
 }
 
 // IsUnauthorized reports whether err says the API key was refused.
 func IsUnauthorized(err error) bool {
 	var e *APIError
-	return errors.As(err, &e) && (e.ID == IDUnauthorized || e.Status == http.StatusUnauthorized)
+	return errors.As(err, &e) && (e.ID == "unauthorized" || e.Status == http.StatusUnauthorized)
+}
+
+// Hint returns what an error of this package says to do about it, or "".
+func Hint(err error) string {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.Hint
+	}
+	return ""
 }
 
 // fail turns what heroku-go returned for op into an error a user can act
@@ -69,13 +72,13 @@ func (c *Client) fail(op string, err error, notFound string) error {
 	}
 	e := &APIError{Op: op, Status: he.StatusCode, ID: he.ID, Message: he.Error()}
 	switch {
-	case e.ID == IDUnauthorized || e.Status == http.StatusUnauthorized:
-		e.Hint = "HEROKU_API_KEY was refused: check it, or create a new one with heroku authorizations:create"
-	case e.ID == IDForbidden || e.Status == http.StatusForbidden:
+	case e.ID == "unauthorized" || e.Status == http.StatusUnauthorized:
+		e.Hint = "HEROKU_API_KEY was refused: " + settings.HerokuRefused
+	case e.ID == "forbidden" || e.Status == http.StatusForbidden:
 		e.Hint = "the account behind HEROKU_API_KEY may not do this: ask the app's owner to add it as a collaborator"
-	case e.ID == IDNotFound || e.Status == http.StatusNotFound:
+	case e.ID == "not_found" || e.Status == http.StatusNotFound:
 		e.Hint = notFound
-	case e.ID == IDRateLimit || e.Status == http.StatusTooManyRequests:
+	case e.ID == "rate_limit" || e.Status == http.StatusTooManyRequests:
 		e.Hint = "the account made too many API calls: wait a few minutes and try again"
 	case e.Status >= 500:
 		e.Hint = "Heroku's API is failing: see https://status.heroku.com and try again later"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	hk "github.com/heroku/heroku-go/v6"
@@ -93,9 +92,6 @@ func (c *Client) NewestAndCurrent(ctx context.Context, app string) (newest, curr
 // releasePage lists one page of releases with the Range header rng, and
 // returns the Range of the next page ("" after the last).
 func (c *Client) releasePage(ctx context.Context, app, rng string) ([]Release, string, error) {
-	if err := c.check(app); err != nil {
-		return nil, "", err
-	}
 	op := "GET /apps/" + app + "/releases"
 	req, err := c.api.NewRequest(ctx, http.MethodGet, "/apps/"+app+"/releases", nil, nil)
 	if err != nil {
@@ -124,9 +120,6 @@ func (c *Client) releasePage(ctx context.Context, app, rng string) ([]Release, s
 
 // Release returns the app's release id (an id or a version number).
 func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
-	if err := c.check(app); err != nil {
-		return Release{}, err
-	}
 	r, err := c.api.ReleaseInfo(ctx, app, id)
 	if err != nil {
 		return Release{}, c.fail("GET /apps/"+app+"/releases/"+id, err, "")
@@ -142,12 +135,6 @@ func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
 // It is not retried after a 5xx answer or a lost connection: check the
 // newest release to learn whether it happened.
 func (c *Client) ReleaseImage(ctx context.Context, app, processType, imageID string) error {
-	if err := c.check(app); err != nil {
-		return err
-	}
-	if !isDigest(imageID) {
-		return fmt.Errorf("releasing %q: not an image ID (sha256: followed by 64 hex digits)", imageID)
-	}
 	type update struct {
 		Type        string `json:"type"`
 		DockerImage string `json:"docker_image"`
@@ -168,9 +155,6 @@ func (c *Client) ReleaseImage(ctx context.Context, app, processType, imageID str
 // It is not retried after a 5xx answer or a lost connection: check the
 // newest release to learn whether it happened.
 func (c *Client) Rollback(ctx context.Context, app, id string) (Release, error) {
-	if err := c.check(app); err != nil {
-		return Release{}, err
-	}
 	r, err := c.api.ReleaseRollback(ctx, app, hk.ReleaseRollbackOpts{Release: id})
 	if err != nil {
 		return Release{}, c.fail("POST /apps/"+app+"/releases", err, "")
@@ -183,7 +167,7 @@ func (c *Client) Rollback(ctx context.Context, app, id string) (Release, error) 
 // the release as last seen.
 func (c *Client) WaitRelease(ctx context.Context, app string, rel Release, interval time.Duration) (Release, error) {
 	for rel.Status == StatusPending || rel.Status == "" {
-		if err := Sleep(ctx, interval); err != nil {
+		if err := sleep(ctx, interval); err != nil {
 			return rel, err
 		}
 		next, err := c.Release(ctx, app, rel.ID)
@@ -196,16 +180,4 @@ func (c *Client) WaitRelease(ctx context.Context, app string, rel Release, inter
 		rel = next
 	}
 	return rel, nil
-}
-
-func isDigest(s string) bool {
-	hex, ok := strings.CutPrefix(s, "sha256:")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	return strings.Trim(hex, "0123456789abcdef") == ""
-}
-
-func appNotFound(app string) string {
-	return fmt.Sprintf("app %q does not exist or this key cannot see it: check HEROKU_APP_NAME, or create the app with mage heroku:create", app)
 }

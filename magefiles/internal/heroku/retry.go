@@ -55,7 +55,6 @@ type retryTransport struct {
 	base   http.RoundTripper
 	policy RetryPolicy
 	logf   func(format string, args ...any)
-	now    func() time.Time // for Retry-After dates; nil means time.Now
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -75,7 +74,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.logf != nil {
 			t.logf("Heroku API %s %s: %s; retrying in %s", req.Method, req.URL.Path, why, wait)
 		}
-		if err := Sleep(req.Context(), wait); err != nil {
+		if err := sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
 		if req, err = rewind(req); err != nil {
@@ -117,11 +116,7 @@ func (t *retryTransport) retryAfter(resp *http.Response, def time.Duration) (tim
 	if secs, err := strconv.Atoi(h); err == nil {
 		wait = time.Duration(max(secs, 0)) * time.Second
 	} else if when, err := http.ParseTime(h); err == nil {
-		now := time.Now
-		if t.now != nil {
-			now = t.now
-		}
-		wait = max(when.Sub(now()), 0)
+		wait = max(time.Until(when), 0)
 	} else {
 		return def, true
 	}
@@ -142,10 +137,8 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return again, nil
 }
 
-// Sleep waits for d, or until ctx ends and then returns its cause. It is
-// how the client waits between attempts and polls, and how a caller that
-// polls alongside it (a deploy's health check) waits too.
-func Sleep(ctx context.Context, d time.Duration) error {
+// sleep waits for d, or until ctx ends and then returns its cause.
+func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

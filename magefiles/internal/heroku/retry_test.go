@@ -94,7 +94,7 @@ func TestRetryStopsWithTheContext(t *testing.T) {
 	fake := herokutest.NewServer(key)
 	defer fake.Close()
 	slow := heroku.RetryPolicy{Attempts: 10, MinDelay: time.Hour, MaxDelay: time.Hour}
-	c := heroku.New(heroku.Config{APIURL: fake.URL, APIKey: key, Retry: slow})
+	c := newClient(t, heroku.Config{APIURL: fake.URL, APIKey: key, Retry: slow})
 	fake.Fail(herokutest.Fault{Status: 503})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -113,7 +113,7 @@ func TestRetryNotifies(t *testing.T) {
 	defer fake.Close()
 	var notes []string
 	logf := func(format string, _ ...any) { notes = append(notes, format) }
-	c := heroku.New(heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry, Logf: logf})
+	c := newClient(t, heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry, Logf: logf})
 	fake.Fail(herokutest.Fault{Status: 429})
 	if _, err := c.Account(context.Background()); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestNetworkErrors(t *testing.T) {
 	fake := herokutest.NewServer(key)
 	defer fake.Close()
 	fake.AddApp(herokutest.App{Name: "oc-web"})
-	c := heroku.New(heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry, Transport: flaky})
+	c := newClient(t, heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry, Transport: flaky})
 	if _, err := c.App(context.Background(), "oc-web"); err != nil {
 		t.Errorf("GET after a reset: %v, want success", err)
 	}
@@ -154,7 +154,7 @@ func TestNonJSONErrorKeepsItsStatus(t *testing.T) {
 		_, _ = w.Write([]byte("<html><body>Bad Gateway</body></html>"))
 	}))
 	defer proxy.Close()
-	c := heroku.New(heroku.Config{APIURL: proxy.URL, APIKey: key, Retry: heroku.RetryPolicy{Attempts: 1}})
+	c := newClient(t, heroku.Config{APIURL: proxy.URL, APIKey: key, Retry: heroku.RetryPolicy{Attempts: 1}})
 	_, err := c.Account(context.Background())
 	var apiErr *heroku.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway {

@@ -36,7 +36,7 @@ func TestEnsureApp(t *testing.T) {
 			name: "an app already set up",
 			setup: func(f *herokutest.Server) {
 				f.AddApp(herokutest.App{Name: "oc-web"})
-				c := heroku.New(heroku.Config{APIURL: f.URL, APIKey: key})
+				c := newClient(t, heroku.Config{APIURL: f.URL, APIKey: key})
 				if err := c.SetConfigVars(context.Background(), "oc-web", map[string]string{"SENTRY_DSN": dsn}); err != nil {
 					panic(err)
 				}

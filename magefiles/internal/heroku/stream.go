@@ -54,7 +54,7 @@ func (s Stream) Copy(ctx context.Context, url string, w io.Writer) error {
 		default:
 			return err
 		}
-		if err := Sleep(ctx, every); err != nil {
+		if err := sleep(ctx, every); err != nil {
 			return err
 		}
 	}

@@ -4,8 +4,8 @@
 // introduced an error and when it reached production.
 //
 // The auth token travels only as a bearer token, only to the configured
-// URL, and only over HTTPS (plain HTTP is accepted for loopback addresses,
-// which is what tests use).
+// URL, which the settings catalogue allows only over HTTPS (or plain HTTP
+// to loopback addresses, which is what tests use).
 package sentryrelease
 
 import (
@@ -17,10 +17,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/endpoint"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
@@ -35,69 +35,40 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// FromEnv returns the Config that SENTRY_URL, SENTRY_AUTH_TOKEN, SENTRY_ORG
-// and SENTRY_PROJECT describe in env.
-func FromEnv(env settings.Env) Config {
-	return Config{
-		URL:     settings.SentryURL.Get(env),
-		Token:   settings.SentryAuthToken.Get(env),
-		Org:     settings.SentryOrg.Get(env),
-		Project: settings.SentryProject.Get(env),
-	}
-}
-
-// Settings sorts the names of the three variables release tracking needs
-// (SENTRY_AUTH_TOKEN, SENTRY_ORG, SENTRY_PROJECT) into those cfg has and
-// those it lacks. Tracking is on only when none is lacking; some set and
-// others lacking is worth a warning, as tracking is then off.
-func (cfg Config) Settings() (set, unset []string) {
-	for _, s := range []struct {
-		v     settings.Var
-		value string
-	}{
-		{settings.SentryAuthToken, cfg.Token},
-		{settings.SentryOrg, cfg.Org},
-		{settings.SentryProject, cfg.Project},
+// Missing returns the names of the settings release tracking needs that
+// cfg lacks. Tracking is on only when none is missing; some set and others
+// missing is worth a warning, as tracking is then off.
+func (cfg Config) Missing() []string {
+	var missing []string
+	for name, value := range map[string]string{
+		settings.SentryAuthToken.Name: cfg.Token, settings.SentryOrg.Name: cfg.Org, settings.SentryProject.Name: cfg.Project,
 	} {
-		if s.value != "" {
-			set = append(set, s.v.Name)
-		} else {
-			unset = append(unset, s.v.Name)
+		if value == "" {
+			missing = append(missing, name)
 		}
 	}
-	return set, unset
-}
-
-// Enabled reports whether cfg has what release tracking needs.
-func (cfg Config) Enabled() bool {
-	_, unset := cfg.Settings()
-	return len(unset) == 0
+	slices.Sort(missing)
+	return missing
 }
 
 // Client is a Sentry web API client.
 type Client struct {
 	cfg  Config
 	base string // ends with /api/0
-	err  error  // a configuration error, returned by every call
 	http *http.Client
 }
 
-// New returns a client for cfg. A bad cfg is reported by the first call.
-func New(cfg Config) *Client {
-	c := &Client{cfg: cfg, http: cfg.HTTPClient}
+// New returns a client for cfg, which must have every setting (see
+// Missing).
+func New(cfg Config) (*Client, error) {
+	if missing := cfg.Missing(); len(missing) > 0 {
+		return nil, fmt.Errorf("release tracking in Sentry needs %s", strings.Join(missing, ", "))
+	}
+	c := &Client{cfg: cfg, http: cfg.HTTPClient, base: strings.TrimSuffix(cfg.URL, "/") + "/api/0"}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
-	base, err := endpoint.Check(settings.SentryURL, cfg.URL, settings.SentryAuthToken)
-	switch {
-	case err != nil:
-		c.err = err
-	case !cfg.Enabled():
-		c.err = errors.New("release tracking in Sentry needs SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT")
-	default:
-		c.base = base + "/api/0"
-	}
-	return c
+	return c, nil
 }
 
 // Deploy describes a deploy to record.
@@ -114,9 +85,6 @@ type Deploy struct {
 // Record creates the release unless it exists, finalises it unless it is
 // already, and records the deploy.
 func (c *Client) Record(ctx context.Context, d Deploy) error {
-	if c.err != nil {
-		return c.err
-	}
 	if d.Version == "" || d.Environment == "" {
 		return errors.New("a Sentry deploy needs a release version and an environment")
 	}
@@ -219,7 +187,7 @@ func apiError(op string, status int, body []byte) error {
 	}
 	switch {
 	case status == http.StatusUnauthorized:
-		e.Hint = "SENTRY_AUTH_TOKEN was refused: create a token with the project:releases scope"
+		e.Hint = "SENTRY_AUTH_TOKEN was refused: " + settings.SentryRefused
 	case status == http.StatusForbidden:
 		e.Hint = "SENTRY_AUTH_TOKEN lacks the project:releases scope for this organisation"
 	case status == http.StatusNotFound:

@@ -191,6 +191,11 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	a := s.app(name) // apps are never removed: it is still there
 	if image != "" {
+		if a.Generation != "cedar" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params",
+				"Container Registry releases are not available for apps of the "+a.Generation+" generation.")
+			return
+		}
 		if a.BuildStack != "container" {
 			writeError(w, http.StatusUnprocessableEntity, "invalid_params",
 				"This app's stack is "+a.BuildStack+", not container: switch it with heroku stack:set container.")
@@ -419,7 +424,7 @@ func appJSON(a *app) map[string]any {
 		"acm": false, "archived_at": nil, "buildpack_provided_description": nil,
 		"build_stack": map[string]string{"id": stackID(a.BuildStack), "name": a.BuildStack},
 		"created_at":  created, "updated_at": created, "released_at": nil,
-		"generation": map[string]string{"id": "0a1b2c3d-0000-4000-8000-000000000000", "name": "cedar"},
+		"generation": map[string]string{"id": "0a1b2c3d-0000-4000-8000-000000000000", "name": a.Generation},
 		"git_url":    "https://git.heroku.com/" + a.Name + ".git",
 		"id":         a.id, "internal_routing": nil, "maintenance": false, "name": a.Name,
 		"organization": nil, "team": nil, "space": nil,

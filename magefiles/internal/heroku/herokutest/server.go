@@ -83,6 +83,7 @@ type App struct {
 	Name       string
 	Stack      string // default container
 	BuildStack string // default Stack
+	Generation string // cedar (the default), or fir, whose apps take no container images
 	WebURL     string // default https://<name>.herokuapp.com/
 }
 
@@ -175,6 +176,9 @@ func (s *Server) addApp(a App) *app {
 	}
 	if a.BuildStack == "" {
 		a.BuildStack = a.Stack
+	}
+	if a.Generation == "" {
+		a.Generation = "cedar"
 	}
 	if a.WebURL == "" {
 		a.WebURL = "https://" + a.Name + ".herokuapp.com/"

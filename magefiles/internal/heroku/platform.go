@@ -1,0 +1,245 @@
+package heroku
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+)
+
+// Platform runs mage deploy's steps on Heroku (see deploy.Platform): the
+// image goes to <Registry>/<app>/web as user "_" with the API key as the
+// password, is released through the Platform API's docker-releases
+// formation update, and is followed until its release phase ends.
+type Platform struct {
+	Client   *Client
+	App      string // HEROKU_APP_NAME
+	Registry string // HEROKU_REGISTRY, e.g. registry.heroku.com
+	APIKey   string // the registry's password
+	Out      io.Writer
+	Verbose  bool   // show the release phase's output live
+	Stream   Stream // how the release phase's output is read
+	// ReleaseTimeout bounds the wait for a release or a rollback; zero
+	// means 10 minutes. PollInterval is the wait between polls; zero
+	// means 2 seconds.
+	ReleaseTimeout, PollInterval time.Duration
+
+	app      App
+	latest   *Release // the newest release before the deploy; nil when none
+	previous *Release // the release current before the deploy; nil when none
+	release  *Release // the release the deploy made, as last seen
+}
+
+var _ deploy.Platform = (*Platform)(nil)
+
+func (p *Platform) say(format string, args ...any) { fmt.Fprintf(p.Out, format+"\n", args...) }
+
+// Preflight checks that the key is accepted and that the app exists, is of
+// the Cedar generation and runs containers.
+func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
+	acct, err := p.Client.Account(ctx)
+	if err != nil {
+		return deploy.Target{}, err
+	}
+	if p.app, err = p.Client.App(ctx, p.App); err != nil {
+		return deploy.Target{}, err
+	}
+	switch {
+	case p.app.Generation != "" && p.app.Generation != "cedar":
+		return deploy.Target{}, fmt.Errorf("app %s is of Heroku's %s generation, which deploys from buildpacks (git push or heroku builds), "+
+			"not from container images: create a Cedar app for this site with mage heroku:create and a new HEROKU_APP_NAME, "+
+			"or deploy it to %s with Fir's own tools", p.app.Name, p.app.Generation, p.app.Name)
+	case !p.app.IsContainer():
+		return deploy.Target{}, fmt.Errorf("app %s is on the %s stack, but this site ships as a container image: "+
+			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", p.app.Name, p.app.Stack, p.app.Name)
+	}
+	p.say("preflight ok: app %s on the container stack, key of %s accepted", p.app.Name, acct.Email)
+	return deploy.Target{
+		App:      p.app.Name,
+		Image:    registry.Image{Ref: p.Registry + "/" + p.app.Name + "/web:latest", User: "_", Password: p.APIKey},
+		DockerV2: true,
+		URL:      p.app.WebURL,
+		Logs:     "heroku logs -a " + p.app.Name,
+	}, nil
+}
+
+// Release releases img's config digest, the image ID Heroku wants.
+func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bool, error) {
+	var err error
+	if p.latest, p.previous, err = p.Client.NewestAndCurrent(ctx, p.App); err != nil {
+		return "", false, err
+	}
+	releaseErr := p.Client.ReleaseImage(ctx, p.App, "web", img.ConfigDigest)
+	if ctx.Err() != nil {
+		return "", false, ctx.Err()
+	}
+	// Whatever the answer, the newest release says what happened: a 5xx
+	// or a lost connection may hide a release that was made.
+	made, err := p.newRelease(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return "", false, ctx.Err()
+	case err != nil && releaseErr != nil:
+		return "", false, fmt.Errorf("releasing: %w; checking whether Heroku made a release failed too (%v): "+
+			"see heroku releases -a %s", releaseErr, err, p.App)
+	case err != nil:
+		return "", false, fmt.Errorf("releasing: listing the releases after the release: %w; see heroku releases -a %s", err, p.App)
+	case releaseErr != nil && made == nil:
+		return "", false, fmt.Errorf("releasing: %w; nothing was released", releaseErr)
+	case releaseErr != nil:
+		p.say("the release request failed (%v), but Heroku made %s: following it", releaseErr, made.Name())
+	case made == nil && p.latest == nil:
+		return "", false, errors.New("releasing: Heroku accepted the image but lists no release: see heroku releases -a " + p.App)
+	case made == nil:
+		same := *p.latest
+		if p.previous != nil {
+			same = *p.previous // Heroku makes no release for the image it runs
+		}
+		p.say("image already released as %s: nothing to release", same.Name())
+		return same.Name(), false, nil
+	}
+	p.release = made
+	return made.Name(), true, nil
+}
+
+// newRelease returns the newest release when it is newer than the newest
+// before the deploy, or nil.
+func (p *Platform) newRelease(ctx context.Context) (*Release, error) {
+	newest, err := p.Client.Releases(ctx, p.App, 1)
+	if err != nil || len(newest) == 0 || p.latest != nil && newest[0].ID == p.latest.ID {
+		return nil, err
+	}
+	return &newest[0], nil
+}
+
+func (p *Platform) releaseTimeout() time.Duration { return cmp.Or(p.ReleaseTimeout, 10*time.Minute) }
+func (p *Platform) pollInterval() time.Duration   { return cmp.Or(p.PollInterval, 2*time.Second) }
+
+// tailLines is how much of the release phase's output a failure shows.
+const tailLines = 20
+
+// Follow waits until the release is no longer pending, showing its release
+// phase's output live when verbose, and fails unless it succeeded.
+func (p *Platform) Follow(ctx context.Context) error {
+	rel := p.release
+	if rel.Status == StatusPending {
+		p.say("release %s pending", rel.Name())
+	}
+	output := &runner.Tail{}
+	stopStream := p.streamOutput(ctx, rel.OutputStreamURL, output)
+	wctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
+	final, err := p.Client.WaitRelease(wctx, p.App, *rel, p.pollInterval())
+	cancel()
+	streamErr := stopStream(err == nil)
+	*rel = final
+	end := ""
+	if lines := output.Lines(tailLines); lines != "" {
+		end = "; the end of its output:\n    " + strings.ReplaceAll(lines, "\n", "\n    ")
+	} else if streamErr != nil {
+		end = fmt.Sprintf(" (its output could not be read: %v)", streamErr)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("release %s is still pending after %s%s", rel.Name(), p.releaseTimeout(), end)
+	case err != nil:
+		return fmt.Errorf("following release %s: %w", rel.Name(), err)
+	case rel.Status != StatusSucceeded:
+		p.say("release %s %s", rel.Name(), rel.Status)
+		return fmt.Errorf("release %s %s: its release phase did not succeed%s", rel.Name(), rel.Status, end)
+	}
+	p.say("release %s succeeded", rel.Name())
+	return nil
+}
+
+// streamOutput copies the release phase's output at url to output (and
+// live to p.Out when verbose) in the background. The function it returns
+// stops that, after a short grace for the output's end when finished is
+// true, and returns why the output could not be read, if it could not.
+func (p *Platform) streamOutput(ctx context.Context, url string, output io.Writer) func(finished bool) error {
+	if url == "" {
+		return func(bool) error { return nil }
+	}
+	if p.Verbose {
+		output = io.MultiWriter(output, p.Out)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Stream.Copy(sctx, url, output) }()
+	return func(finished bool) error {
+		defer cancel()
+		if !finished {
+			return nil
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(3 * time.Second):
+			return nil
+		}
+	}
+}
+
+// Rollback makes a new release that runs what the release current before
+// the deploy ran, as heroku rollback does.
+func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
+	if p.release == nil {
+		made, err := p.newRelease(ctx)
+		if err != nil {
+			return "", fmt.Errorf("whether Heroku made a release is unknown (%w): check with heroku releases -a %s%s", err, p.App, p.byHand())
+		}
+		if made == nil {
+			return "Heroku made no release: " + p.runs(), nil
+		}
+		p.release = made
+	} else if fresh, err := p.Client.Release(ctx, p.App, p.release.ID); err == nil {
+		p.release = &fresh
+	}
+	if p.previous == nil {
+		return "", fmt.Errorf("%s is %s and there is no earlier release to roll back to: check the app with heroku releases -a %s, "+
+			"and stop it with heroku ps:scale web=0 -a %s if it must not run %s", p.release.Name(), p.release.Status, p.App, p.App, p.release.Name())
+	}
+	rb, err := p.Client.Rollback(ctx, p.App, p.previous.ID)
+	if err != nil {
+		return "", fmt.Errorf("%w; the app may be left on %s%s", err, p.release.Name(), p.byHand())
+	}
+	what := fmt.Sprintf("%s (rollback to %s, the release current before this deploy)", rb.Name(), p.previous.Name())
+	if !wait {
+		return fmt.Sprintf("rolled back: %s is %s; check it with heroku releases -a %s", what, rb.Status, p.App), nil
+	}
+	p.say("rolling back: %s %s", what, rb.Status)
+	wctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
+	defer cancel()
+	rb, err = p.Client.WaitRelease(wctx, p.App, rb, p.pollInterval())
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("waiting for %s: %w; check with heroku releases -a %s%s", what, err, p.App, p.byHand())
+	case rb.Status != StatusSucceeded:
+		return "", fmt.Errorf("%s %s; the app may be on a broken release: check with heroku releases -a %s%s", what, rb.Status, p.App, p.byHand())
+	}
+	return fmt.Sprintf("rolled back: %s succeeded; the app runs what it ran before", what), nil
+}
+
+// runs says which release was current before the deploy.
+func (p *Platform) runs() string {
+	if p.previous == nil {
+		return "no release was current before"
+	}
+	return p.previous.Name() + " was current before, and still is"
+}
+
+// byHand is how to roll back by hand, when there is something to go back to.
+func (p *Platform) byHand() string {
+	if p.previous == nil {
+		return ""
+	}
+	return fmt.Sprintf(", and roll back by hand with heroku rollback %s -a %s", p.previous.Name(), p.App)
+}
