@@ -2,27 +2,77 @@ package circleci
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// officialSchema returns CircleCI's schema from its default place next to the
-// repository, or skips: a clean clone may not have it, and mage lint then
-// skips the schema check too, saying so.
-func officialSchema(t *testing.T) *Schema {
+// validateText returns the problems config has against schema s, as Lint
+// would report them.
+func validateText(t *testing.T, s *jsonschema.Schema, config string) string {
 	t.Helper()
-	path, _ := SchemaPath("../../..", settings.Map(nil))
-	s, err := LoadSchema(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("CircleCI schema not found at %s (it is not part of the repository): schema tests skipped", path)
+	k := &checker{Config: load(t, config)}
+	k.validate(s)
+	var lines []string
+	for _, p := range k.problems {
+		lines = append(lines, fmt.Sprintf("config.yml:%d: %s", p.line, p.msg))
 	}
+	return strings.Join(lines, "\n")
+}
+
+// TestValidateReportsTheCloserAlternative uses a small schema of the same
+// shape as CircleCI's (a step is a string or an object) to check what a
+// failed oneOf reports, and on which line.
+func TestValidateReportsTheCloserAlternative(t *testing.T) {
+	s, err := loadSchema(context.Background(), "", "testdata/steps.schema.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := "steps:\n  - checkout\n  - run:\n      name: x\n" // run without command
+	want := "config.yml:3: schema: at /steps/1/run: missing property 'command'"
+	if got := validateText(t, s, config); got != want {
+		t.Errorf("problems =\n%s\nwant exactly\n%s", got, want)
+	}
+}
+
+// officialSchema returns CircleCI's schema: the copy CIRCLECI_SCHEMA names
+// (relative to the repository root, as for mage lint) or, unset, the pinned
+// one if mage lint left it in the user's cache; nothing is downloaded. With
+// neither, the test is skipped: the schema comes from the network, which a
+// machine may not have (.ci/run points CIRCLECI_SCHEMA at a local copy when
+// there is one). A CIRCLECI_SCHEMA that names no file fails the test.
+func officialSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	path := os.Getenv("CIRCLECI_SCHEMA")
+	explicit := path != ""
+	if cache, err := os.UserCacheDir(); !explicit && err == nil {
+		path = cacheFile(cache)
+		if data, err := os.ReadFile(path); err == nil {
+			if err := checkSum(data, path, "delete it"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if path != "" && !filepath.IsAbs(path) {
+		path = filepath.Join("../../..", path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if explicit {
+			t.Fatalf("CIRCLECI_SCHEMA names %s, which cannot be read: %v", path, err)
+		}
+		t.Skipf("no CircleCI schema at %s: set CIRCLECI_SCHEMA to a copy of %s, or run mage lint once with a network, to check the config against it", path, publishedURL)
+	}
+	s, err := loadSchema(context.Background(), "", path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,13 +81,13 @@ func officialSchema(t *testing.T) *Schema {
 
 func TestTheProjectConfigMatchesTheOfficialSchema(t *testing.T) {
 	s := officialSchema(t)
-	for _, file := range []string{"../../../" + Path, "testdata/pipeline.yml"} {
-		c, err := Load(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range s.Validate(c) {
-			t.Errorf("%s:%d: %s", file, p.Line, p.Message)
+	data, err := os.ReadFile(filepath.Join("../../..", Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, config := range map[string]string{Path: string(data), "testdata/pipeline.yml": readFixture(t)} {
+		if got := validateText(t, s, config); got != "" {
+			t.Errorf("%s breaks the schema:\n%s", name, got)
 		}
 	}
 }
@@ -45,10 +95,9 @@ func TestTheProjectConfigMatchesTheOfficialSchema(t *testing.T) {
 func TestTheOfficialSchemaCatchesMistakes(t *testing.T) {
 	s := officialSchema(t)
 	tests := []struct {
-		name     string
-		old, new string
-		want     string // in a problem's message
-		at       string // text that starts on the problem's line
+		name, old, new string
+		want           string // the problem's message
+		at             string // text that starts on its line
 	}{
 		{
 			name: "a misspelled job key",
@@ -57,8 +106,8 @@ func TestTheOfficialSchemaCatchesMistakes(t *testing.T) {
 		},
 		{
 			name: "a run step's when",
-			old:  "          when: on_fail", new: "          when: sometimes",
-			want: "schema: at /commands/diagnose/steps/0/run/when: value must be one of", at: "          when: sometimes",
+			old:  "          when: on_fail\n\n  build", new: "          when: sometimes\n\n  build",
+			want: "schema: at /jobs/test-and-lint/steps/3/run/when: value must be one of", at: "          when: sometimes",
 		},
 		{
 			name: "a misspelled key of store_test_results",
@@ -76,124 +125,153 @@ func TestTheOfficialSchemaCatchesMistakes(t *testing.T) {
 			want: "schema: at /: missing property 'version'", at: "executors:",
 		},
 	}
-	base := readFixture(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			config := mutate(t, base, tt.old, tt.new)
-			c, err := Parse("config.yml", []byte(config))
-			if err != nil {
-				t.Fatal(err)
-			}
-			line := lineOfText(t, config, tt.at)
-			problems := s.Validate(c)
-			for _, p := range problems {
-				if strings.Contains(p.Message, tt.want) && p.Line == line {
-					return
-				}
-			}
-			t.Errorf("no problem says %q on line %d; got %+v", tt.want, line, problems)
+			config := mutate(t, readFixture(t), tt.old, tt.new)
+			hasProblem(t, validateText(t, s, config), lineOf(t, config, tt.at), tt.want)
 		})
 	}
 }
 
-// TestValidateReportsTheCloserAlternative uses a small schema of the same
-// shape as CircleCI's (a step is a string or an object) to check what a
-// failed oneOf reports, without the official schema.
-func TestValidateReportsTheCloserAlternative(t *testing.T) {
-	s, err := LoadSchema("testdata/steps.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Parse("config.yml", []byte("steps:\n  - checkout\n  - run:\n      name: x\n")) // run without command
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems := s.Validate(c)
-	if len(problems) != 1 {
-		t.Fatalf("problems = %+v, want exactly one", problems)
-	}
-	if p := problems[0]; p.Line != 3 || p.Message != "schema: at /steps/1/run: missing property 'command'" {
-		t.Errorf("problem = %+v, want line 3 (run:): missing property 'command' at /steps/1/run", p)
-	}
-}
-
-func TestLoadSchemaWorksOffline(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "schema.json")
-	if err := os.WriteFile(path, []byte(`{"$ref": "https://json.schemastore.org/circleciconfig.json"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := LoadSchema(path)
-	if err == nil || !strings.Contains(err.Error(), "offline") {
-		t.Errorf("a schema with a remote $ref: err = %v, want a refusal that says offline", err)
-	}
-	if _, err := LoadSchema(filepath.Join(t.TempDir(), "absent.json")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("an absent schema: err = %v, want fs.ErrNotExist", err)
-	}
-}
-
-// repo writes a repository with the fixture as its config.
-func repo(t *testing.T, config string) string {
+// serveSchema points pinned at a loopback server that serves body, with
+// the SHA-256 of want, and the cache at a new directory. It returns how
+// many requests the server received.
+func serveSchema(t *testing.T, body, want string) *atomic.Int32 {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, ".circleci"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, Path), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/x\n\ngo 1.26.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	setPinned(t, srv.URL+"/schema.json", fmt.Sprintf("%x", sha256.Sum256([]byte(want))))
+	return &hits
 }
 
-func TestLintWithoutTheSchemaSaysSoAndChecksTheRest(t *testing.T) {
-	config := mutate(t, readFixture(t), "go tool mage build push", "go tool mage build psuh")
-	dir := repo(t, config)
-	line := lineOfText(t, config, "psuh")
-	var out strings.Builder
-	err := Lint(context.Background(), dir, settings.Map(nil), projectTargets, &out)
-
-	wantNotice := "CircleCI schema not found at " + filepath.Join(dir, "../shared/circleci/schema.json") +
-		": schema check skipped; set CIRCLECI_SCHEMA to its path\n"
-	if out.String() != wantNotice {
-		t.Errorf("notice = %q, want %q", out.String(), wantNotice)
-	}
-	var lintErr *Error
-	if !errors.As(err, &lintErr) || !strings.Contains(err.Error(), fmt.Sprintf(`.circleci/config.yml:%d: job build-and-push runs "build psuh"`, line)) {
-		t.Errorf("Lint = %v, want the misspelled target reported with its line", err)
-	}
+// setPinned sets pinned and the cache directory for the test.
+func setPinned(t *testing.T, url, sum string) {
+	t.Helper()
+	old, oldCache, cache := pinned, userCacheDir, t.TempDir()
+	pinned.url, pinned.sha256 = url, sum
+	userCacheDir = func() (string, error) { return cache, nil }
+	t.Cleanup(func() { pinned, userCacheDir = old, oldCache })
 }
 
-func TestLintWithAnExplicitSchemaThatIsMissingFails(t *testing.T) {
-	dir := repo(t, readFixture(t))
-	env := settings.Map(map[string]string{"CIRCLECI_SCHEMA": "schemas/circleci.json"})
-	var out strings.Builder
-	err := Lint(context.Background(), dir, env, projectTargets, &out)
-	want := "CIRCLECI_SCHEMA names " + filepath.Join(dir, "schemas/circleci.json") + ", which does not exist"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("Lint = %v, want %q", err, want)
-	}
-}
-
-func TestLintUsesTheSchemaItIsGiven(t *testing.T) {
-	dir := repo(t, readFixture(t))
-	schema, err := filepath.Abs("testdata/steps.schema.json")
+// cachedFile returns the path of the cached schema.
+func cachedFile(t *testing.T) string {
+	t.Helper()
+	dir, err := userCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := settings.Map(map[string]string{"CIRCLECI_SCHEMA": schema})
-	var out strings.Builder
-	err = Lint(context.Background(), dir, env, projectTargets, &out)
-	// The fixture has no top-level steps:, which this small schema requires.
-	if err == nil || !strings.Contains(err.Error(), "config.yml:2: schema: at /: missing property 'steps'") || out.Len() > 0 {
-		t.Errorf("Lint = %v, notice %q; want the schema's complaint and no notice", err, out.String())
+	return cacheFile(dir)
+}
+
+func readSchemaFixture(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("testdata/steps.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestThePinnedSchemaIsDownloadedOnceThenCached(t *testing.T) {
+	schema := readSchemaFixture(t)
+	hits := serveSchema(t, schema, schema)
+	for range 2 {
+		var out strings.Builder
+		s, err := loadSchema(context.Background(), "", "", &out)
+		if err != nil || s == nil || out.Len() > 0 {
+			t.Fatalf("loadSchema = %v, %v; notice %q; want the schema, no notice", s, err, out.String())
+		}
+	}
+	if hits.Load() != 1 {
+		t.Errorf("the server was asked %d times, want once: the second run reads the cache", hits.Load())
+	}
+	if data, err := os.ReadFile(cachedFile(t)); err != nil || string(data) != schema {
+		t.Errorf("the cache holds %q (%v), want the schema", data, err)
 	}
 }
 
-func TestLintPassesTheValidFixture(t *testing.T) {
+func TestADownloadWithAnotherSHAIsNotUsed(t *testing.T) {
+	serveSchema(t, `{"type": "object"}`, readSchemaFixture(t))
+	_, err := loadSchema(context.Background(), "", "", &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "has SHA-256") || !strings.Contains(err.Error(), "not used") {
+		t.Errorf("loadSchema = %v, want an error about the SHA-256", err)
+	}
+	if _, err := os.Stat(cachedFile(t)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a download with the wrong SHA-256 was cached (%v)", err)
+	}
+}
+
+func TestADamagedCacheIsAnError(t *testing.T) {
+	schema := readSchemaFixture(t)
+	hits := serveSchema(t, schema, schema)
+	if err := os.MkdirAll(filepath.Dir(cachedFile(t)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cachedFile(t), []byte(schema+" "), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadSchema(context.Background(), "", "", &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "the cached CircleCI schema "+cachedFile(t)) || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("loadSchema = %v, want an error naming the damaged cache and saying to delete it", err)
+	}
+	if hits.Load() != 0 {
+		t.Error("a damaged cache was silently downloaded again")
+	}
+}
+
+func TestWithoutANetworkTheSchemaIsSkippedWithOneNotice(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nothing listens at its address any more
+	setPinned(t, srv.URL+"/schema.json", pinned.sha256)
 	var out strings.Builder
-	if err := Lint(context.Background(), repo(t, readFixture(t)), settings.Map(nil), projectTargets, &out); err != nil {
-		t.Error(err)
+	s, err := loadSchema(context.Background(), "", "", &out)
+	if s != nil || err != nil {
+		t.Errorf("loadSchema = %v, %v; want no schema and no error", s, err)
+	}
+	notice := out.String()
+	if strings.Count(notice, "\n") != 1 || !strings.Contains(notice, "CircleCI schema check skipped; set CIRCLECI_SCHEMA") {
+		t.Errorf("notice = %q, want one line that says what was skipped and how to enable it", notice)
+	}
+}
+
+func TestCancellingStopsTheDownload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // answers nothing until the client gives up
+	}))
+	t.Cleanup(srv.Close)
+	setPinned(t, srv.URL+"/schema.json", pinned.sha256)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var out strings.Builder
+	_, err := loadSchema(ctx, "", "", &out)
+	if !errors.Is(err, context.DeadlineExceeded) || out.Len() > 0 {
+		t.Errorf("loadSchema = %v, notice %q; want the context's error and no notice", err, out.String())
+	}
+	if d := time.Since(start); d > downloadTimeout/2 {
+		t.Errorf("loadSchema returned after %v, not when its context ended", d)
+	}
+}
+
+func TestAnExplicitSchema(t *testing.T) {
+	setPinned(t, "http://127.0.0.1:1/never-asked", pinned.sha256)
+	// A copy other than the pinned one is used as it is: no SHA-256 check.
+	if s, err := loadSchema(context.Background(), "testdata", "steps.schema.json", nil); s == nil || err != nil {
+		t.Errorf("loadSchema of a local copy, relative to dir = %v, %v", s, err)
+	}
+	_, err := loadSchema(context.Background(), t.TempDir(), "absent.json", nil)
+	if err == nil || !strings.Contains(err.Error(), "CIRCLECI_SCHEMA") || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("loadSchema of a missing copy = %v, want an error that names CIRCLECI_SCHEMA", err)
+	}
+}
+
+func TestCompilingLoadsNothingElse(t *testing.T) {
+	_, err := compileSchema("remote.json", []byte(`{"$ref": "https://json.schemastore.org/circleciconfig.json"}`))
+	if err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Errorf("compiling a schema with a remote $ref: err = %v, want a refusal that says offline", err)
 	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // GolangciLint returns the command that runs the pinned golangci-lint on the
@@ -89,8 +88,10 @@ func hasShellShebang(path string) (bool, error) {
 }
 
 // Run runs every linter on the repository at dir, all of them even when one
-// fails, and returns an error naming those that failed.
-func Run(ctx context.Context, r *runner.Runner, dir string) error {
+// fails, and returns an error naming those that failed. circleCISchema is
+// CIRCLECI_SCHEMA, the CircleCI schema's path ("": the pinned one; see
+// CircleCI).
+func Run(ctx context.Context, r *runner.Runner, dir, circleCISchema string) error {
 	var failed []error
 	if err := r.Run(ctx, GolangciLint(dir)); err != nil {
 		failed = append(failed, fmt.Errorf("golangci-lint found problems: %w", err))
@@ -110,21 +111,21 @@ func Run(ctx context.Context, r *runner.Runner, dir string) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if err := CircleCI(ctx, r, dir, settings.OS); err != nil {
-		failed = append(failed, fmt.Errorf("the CircleCI config check found problems: %w", err))
+	if err := CircleCI(ctx, r, dir, circleCISchema); err != nil {
+		failed = append(failed, fmt.Errorf("the CircleCI config check failed:\n%w", err))
 	}
 	return errors.Join(failed...)
 }
 
-// CircleCI checks the repository's .circleci/config.yml offline: against
-// CircleCI's schema (CIRCLECI_SCHEMA, by default next to the repository;
-// skipped with a notice when it is absent from there) and against the
-// project's rules, with the targets mage lists. Notices go where r's
-// output goes.
-func CircleCI(ctx context.Context, r *runner.Runner, dir string, env settings.Env) error {
+// CircleCI checks the repository's .circleci/config.yml: against CircleCI's
+// JSON schema, the copy at schema (CIRCLECI_SCHEMA) or, when it is "", the
+// pinned one, downloaded once and cached (skipped with a notice when it
+// cannot be downloaded); then against the project's rules, with the targets
+// mage lists. Notices go where r's output goes.
+func CircleCI(ctx context.Context, r *runner.Runner, dir, schema string) error {
 	out := r.Out
 	if out == nil {
 		out = os.Stdout
 	}
-	return circleci.Lint(ctx, dir, env, circleci.Mage{Runner: r, Dir: dir}, out)
+	return circleci.Lint(ctx, dir, schema, r, out)
 }

@@ -1,13 +1,12 @@
-package pipeline
+package circleci_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,29 +17,29 @@ import (
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease/sentryreleasetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // notRun are the targets the test does not run, with the reason. The
-// target must still exist: mage is asked for its usage.
+// config check proves they exist.
 var notRun = map[string]string{
 	"test": "this test is itself run by mage test: running the suite inside it would run this test again " +
 		"(recursion) and double the time; the run of mage test that includes this test is the evidence " +
 		"that the target passes, and the config check proves its results are stored",
 }
 
-// commandTimeout bounds one mage command of a job.
-const commandTimeout = 15 * time.Minute
-
 // TestThePipelineAsWrittenPasses runs the mage commands of every job of the
 // delivery workflow, in order, in a committed copy of the work tree, with
 // the environment the CircleCI contexts would give, against real and fake
-// services; then checks what each service was left with.
+// services; then checks what each service was left with. As on CircleCI,
+// each job starts with an engine that has none of the images of the jobs
+// before, and the deploy job has no engine at all.
 func TestThePipelineAsWrittenPasses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the pipeline end-to-end test runs the CircleCI jobs' mage commands (lint, build, push, deploy), " +
@@ -48,17 +47,14 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	}
 	raw := testenv.Docker(t)
 	ctx := context.Background()
-
-	root := imagetest.Root(t)
-	cfg, err := circleci.Load(filepath.Join(root, circleci.Path))
+	cfg, err := circleci.Load(imagetest.Root(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := circleci.ProjectRules(root)
+	jobs, err := cfg.Pipeline()
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := workflowOrder(t, cfg, rules.Chain)
 
 	// The services: one registry for Docker Hub (its own user) and for
 	// Heroku's registry (user "_" and the API key), the fake Heroku API
@@ -67,7 +63,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.WithUser("_", apiKey))
 	api := herokutest.NewServer(apiKey)
 	t.Cleanup(api.Close)
-	api.SetImages(herokutest.Registry{Host: reg.Host, User: reg.User, Password: reg.Password})
+	api.SetImages(herokutest.Registry{Host: reg.Host, User: "_", Password: apiKey})
 	app := testenv.Unique(t, "oc-pipeline-")
 	api.AddApp(herokutest.App{Name: app})
 	sentryToken := testenv.Unique(t, "sentry-token-")
@@ -77,11 +73,9 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	dir := imagetest.Repo(t) // a clean checkout of a known commit, as CircleCI gives
 	commit := strings.TrimSpace(imagetest.Git(t, dir, "rev-parse", "HEAD"))
 	version := strings.TrimSpace(imagetest.Git(t, dir, "describe", "--tags", "--always", "--dirty"))
-
 	image := testenv.Unique(t, "oc-pipeline-")
-	userRepo := docker.Repository(reg.Host, reg.User, image)
-	herokuRepo := docker.HerokuRepository(reg.Host, app)
-	jobImages := []string{userRepo + ":" + commit, userRepo + ":latest", herokuRepo + ":latest"}
+	userRepo := registry.Repository(reg.Host, reg.User, image)
+	jobImages := []string{userRepo + ":" + commit, userRepo + ":latest"}
 	testenv.RemoveWhenDone(t, raw, jobImages...)
 
 	port := testenv.FreePort(t)
@@ -95,32 +89,37 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 		settings.SentryAuthToken.Name: sentryToken, settings.SentryOrg.Name: sentry.Org,
 		settings.SentryProject.Name: sentry.Project, settings.SentryURL.Name: sentry.URL,
 	}
-	if schema, _ := circleci.SchemaPath(root, settings.OS); exists(schema) {
-		env[settings.CircleCISchema.Name] = schema // the copy has no ../shared next to it
+	if schema := os.Getenv(settings.CircleCISchema.Name); schema != "" {
+		if !filepath.IsAbs(schema) {
+			schema = filepath.Join(imagetest.Root(t), schema) // the copy is elsewhere
+		}
+		env[settings.CircleCISchema.Name] = schema
 	}
 
-	// Heroku runs the released image; here a container of it plays the dyno
-	// whose /healthz the deploy checks.
-	startDynos(t, api, app, port)
-	targets := newMageTargets(dir)
+	// Heroku runs the released image; here a container of it, pulled from
+	// Heroku's registry as a dyno is, plays the dyno whose /healthz the
+	// deploy checks.
+	startDynos(t, api, reg, apiKey, app, port)
 
 	var outputs testenv.Buffer // everything the jobs printed
 	passed := map[string]bool{}
-	for _, wj := range jobs {
+	for _, job := range jobs {
 		ran := false // to the end: not stopped by a failure or a skip
-		ok := t.Run(wj.Name, func(t *testing.T) {
-			for _, r := range wj.Requires {
-				if !passed[r.Job] {
-					t.Skipf("%s did not pass, and CircleCI runs %s only after it passed", r.Job, wj.Name)
+		ok := t.Run(job.Name, func(t *testing.T) {
+			for _, r := range job.Requires {
+				if !passed[r] {
+					t.Skipf("%s did not pass, and CircleCI runs %s only after it passed", r, job.Name)
 				}
 			}
-			runJob(ctx, t, cfg, targets, wj.Job, dir, jobEnvironment(t, env, cfg.Jobs[wj.Job]), &outputs)
+			runJob(ctx, t, job, dir, jobEnvironment(t, env, job), &outputs)
 			ran = true
 		})
-		passed[wj.Name] = ok && ran
+		passed[job.Name] = ok && ran
 		// Each CircleCI job gets a fresh Docker engine: forget the images,
-		// so that deploy must pull the one build-and-push pushed.
-		removeImages(raw, jobImages)
+		// so that nothing the build job left can help the deploy.
+		for _, ref := range jobImages {
+			_, _ = raw.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+		}
 	}
 	if t.Failed() {
 		return
@@ -135,7 +134,7 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 	if len(releases) == 0 || !releases[len(releases)-1].Current || releases[len(releases)-1].Image != pushed.Config.Digest {
 		t.Errorf("deploy did not leave the pushed image (%s) as the current release: %+v", pushed.Config.Digest, releases)
 	}
-	if h, err := healthz(ctx, port); err != nil || h.Status != "ok" || h.Commit != commit {
+	if h, err := healthz.Get(ctx, env[settings.HealthURL.Name]); err != nil || h.Status != "ok" || h.Commit != commit {
 		t.Errorf("the dyno now answering /healthz says %+v (%v), want status ok and commit %s, whose image was pushed", h, err, commit)
 	}
 	rel, ok := sentry.Release(buildinfo.ReleaseName(version))
@@ -153,16 +152,17 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 // runJob runs the mage commands of a job's steps, as CircleCI would, then
 // the diagnosis it runs on failure, which must work and find the stage
 // ready, since the job passed. What they print goes to outputs.
-func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, targets mageTargets, job, dir string, env map[string]string, outputs *testenv.Buffer) {
+func runJob(ctx context.Context, t *testing.T, job circleci.Job, dir string, env map[string]string, outputs *testenv.Buffer) {
 	t.Helper()
-	var diagnoses [][]string
-	for _, run := range cfg.MageRuns(job) {
-		args := runnable(ctx, t, targets, job, run.Args)
-		switch {
-		case len(args) == 0:
-			continue
-		case run.Step.When == "on_fail":
-			diagnoses = append(diagnoses, args)
+	for _, args := range append(slices.Clone(job.Mage), job.OnFail...) {
+		args = slices.DeleteFunc(slices.Clone(args), func(word string) bool {
+			why, skip := notRun[word]
+			if skip {
+				t.Logf("job %s: mage %s exists and is not run here: %s", job.Name, word, why)
+			}
+			return skip
+		})
+		if len(args) == 0 {
 			continue
 		}
 		out, err := mage(ctx, dir, env, args)
@@ -172,89 +172,25 @@ func runJob(ctx context.Context, t *testing.T, cfg *circleci.Config, targets mag
 		}
 		t.Logf("go tool mage %s: passed", strings.Join(args, " "))
 	}
-	for _, args := range diagnoses {
-		out, err := mage(ctx, dir, env, args)
-		_, _ = outputs.Write([]byte(out))
-		if err != nil {
-			t.Errorf("the diagnosis go tool mage %s failed: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-}
-
-// workflowOrder returns the jobs of the workflow that runs chain, in an
-// order that respects requires, and checks it is the chain's.
-func workflowOrder(t *testing.T, cfg *circleci.Config, chain []string) []*circleci.WorkflowJob {
-	t.Helper()
-	for _, w := range cfg.Workflows {
-		if w.Job(chain[0]) == nil {
-			continue
-		}
-		order, err := w.Order()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, j := range order {
-			names = append(names, j.Name)
-		}
-		if strings.Join(names, " ") != strings.Join(chain, " ") {
-			t.Fatalf("workflow %s runs %v, want %v", w.Name, names, chain)
-		}
-		return order
-	}
-	t.Fatalf("no workflow runs %s", chain[0])
-	return nil
-}
-
-// mageTargets asks the mage of the copy which targets it has, each
-// question once; said holds what mage printed when it could not answer.
-type mageTargets struct {
-	circleci.Targets
-	said *testenv.Buffer
-}
-
-func newMageTargets(dir string) mageTargets {
-	said := &testenv.Buffer{}
-	return mageTargets{circleci.Memo(circleci.Mage{Runner: &runner.Runner{Out: said}, Dir: dir}), said}
-}
-
-// runnable returns the mage arguments to run for a step's mage command:
-// the command as written, less the targets in notRun, which must exist.
-func runnable(ctx context.Context, t *testing.T, targets mageTargets, job string, args []string) []string {
-	t.Helper()
-	inv, err := circleci.ParseInvocation(ctx, args, targets)
-	if err != nil {
-		t.Fatalf("job %s runs go tool mage %s: %v\n%s", job, strings.Join(args, " "), err, targets.said.String())
-	}
-	out := append([]string(nil), inv.Flags...)
-	kept := 0
-	for _, call := range inv.Targets {
-		if why, skip := notRun[call.Target]; skip {
-			t.Logf("job %s: mage %s exists and is not run here: %s", job, call.Target, why)
-			continue
-		}
-		out = append(append(out, call.Target), call.Args...)
-		kept++
-	}
-	if kept == 0 {
-		return nil
-	}
-	return out
 }
 
 // jobEnvironment returns env with the job's own environment: on top, with
-// TEST_RESULTS_DIR moved into the test's temporary directory.
-func jobEnvironment(t *testing.T, env map[string]string, job *circleci.Job) map[string]string {
+// TEST_RESULTS_DIR moved into the test's temporary directory. A job that
+// sets up no Docker engine of its own has none.
+func jobEnvironment(t *testing.T, env map[string]string, job circleci.Job) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for k, v := range env {
 		out[k] = v
 	}
-	for _, s := range job.Environment {
-		out[s.Name] = s.Value
+	for k, v := range job.Env {
+		out[k] = v
 	}
 	if _, ok := out[settings.TestResultsDir.Name]; ok {
 		out[settings.TestResultsDir.Name] = filepath.Join(t.TempDir(), "test-results")
+	}
+	if job.Name == "deploy" {
+		out["DOCKER_HOST"] = "tcp://127.0.0.1:1" // deploy needs no engine: there is none
 	}
 	return out
 }
@@ -263,7 +199,7 @@ func jobEnvironment(t *testing.T, env map[string]string, job *circleci.Job) map[
 // env as the pipeline's variables (every other one of them unset), and
 // returns all it printed.
 func mage(ctx context.Context, dir string, env map[string]string, args []string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	var out testenv.Buffer
 	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage"}, args...)...)
@@ -275,38 +211,18 @@ func mage(ctx context.Context, dir string, env map[string]string, args []string)
 	return out.String(), err
 }
 
-// health is what the site's /healthz answers.
-type health struct {
-	Status, Version, Commit string
-}
-
-// healthz asks the dyno listening on port for its /healthz.
-func healthz(ctx context.Context, port int) (health, error) {
-	var h health
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
-	if err != nil {
-		return h, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return h, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	return h, json.NewDecoder(resp.Body).Decode(&h)
-}
-
 // startDynos watches the fake's releases of app and runs the image of each
-// new current release in a container listening on port, the way a dyno
-// binds $PORT; the previous one is removed first.
-func startDynos(t *testing.T, api *herokutest.Server, app string, port int) {
+// new current release, pulled from Heroku's registry, in a container
+// listening on port, the way a dyno binds $PORT; the previous one is
+// removed first.
+func startDynos(t *testing.T, api *herokutest.Server, reg *testenv.Registry, apiKey, app string, port int) {
 	t.Helper()
 	eng, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	ref := reg.Host + "/" + app + "/web:latest"
+	testenv.RemoveWhenDone(t, testenv.Docker(t), ref)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var running string // container ID
@@ -315,6 +231,19 @@ func startDynos(t *testing.T, api *herokutest.Server, app string, port int) {
 			_ = eng.RemoveContainer(context.Background(), running, time.Second)
 			running = ""
 		}
+	}
+	start := func(version int) error {
+		if err := eng.Pull(ctx, registry.Image{Ref: ref, User: "_", Password: apiKey}, nil); err != nil {
+			return err
+		}
+		id, err := eng.CreateContainer(ctx, docker.ContainerSpec{
+			Name: fmt.Sprintf("%s-web-%d", app, version), Image: ref, Env: []string{"PORT=" + strconv.Itoa(port)}, Port: port,
+		})
+		if err == nil {
+			running = id
+			err = eng.StartContainer(ctx, id)
+		}
+		return err
 	}
 	go func() {
 		defer close(done)
@@ -337,17 +266,7 @@ func startDynos(t *testing.T, api *herokutest.Server, app string, port int) {
 				continue
 			}
 			stop()
-			id, err := eng.CreateContainer(ctx, docker.ContainerSpec{
-				Name:  fmt.Sprintf("%s-web-%d", app, cur.Version),
-				Image: cur.Image,
-				Env:   []string{"PORT=" + strconv.Itoa(port)},
-				Port:  port,
-			})
-			if err == nil {
-				running = id
-				err = eng.StartContainer(ctx, id)
-			}
-			if err != nil {
+			if err := start(cur.Version); err != nil {
 				t.Errorf("starting a dyno of release v%d: %v", cur.Version, err)
 				return
 			}
@@ -359,17 +278,4 @@ func startDynos(t *testing.T, api *herokutest.Server, app string, port int) {
 		<-done
 		_ = eng.Close()
 	})
-}
-
-// removeImages removes image references, as a fresh engine would not have
-// them.
-func removeImages(raw *client.Client, refs []string) {
-	for _, ref := range refs {
-		_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
-	}
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
