@@ -1,35 +1,56 @@
-// Package gotest runs the project's Go tests and reports them the way a
-// person and CircleCI each want: a short summary on success, the output of
-// every failing test on failure, and, when asked, JUnit XML and a coverage
-// profile in a results directory.
+// Package gotest runs the project's Go tests with gotestsum, pinned in
+// tools/go.mod: a line per package as they finish, then the output of every
+// skipped and failed test and a summary, with JUnit XML and a coverage
+// profile for CircleCI.
 package gotest
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
 // Options say what to test and where the results go.
 type Options struct {
-	Dir        string        // module root; empty means the current directory
+	Dir        string        // module to test; empty means the current directory
 	Packages   []string      // package patterns; empty means ./...
 	Race       bool          // run with the race detector
-	Timeout    time.Duration // per test binary; zero means go test's default
-	ResultsDir string        // where junit.xml and coverage.out go; empty means a temporary directory
+	Timeout    time.Duration // per test binary; zero means go test's default, 10m
+	ResultsDir string        // where junit.xml and coverage.out go; empty means a temporary directory, removed afterwards
+	// ToolsModfile is the go.mod that pins gotestsum, relative to Dir or
+	// absolute; empty means tools/go.mod.
+	ToolsModfile string
 }
 
-// Command returns the go test command for o, writing the coverage profile to
-// profile.
-func Command(o Options, profile string) runner.Cmd {
-	args := []string{"test", "-json", "-covermode=atomic", "-coverprofile=" + profile}
+// Command returns the command that runs the tests of o and writes
+// junit.xml and coverage.out in o.ResultsDir. When verbose, every test's
+// output is printed as it runs, as by go test -v; otherwise one line per
+// package. Either way gotestsum ends with the output of the tests that
+// were skipped or failed.
+func Command(o Options, verbose bool) runner.Cmd {
+	format := "pkgname"
+	if verbose {
+		format = "standard-verbose"
+	}
+	args := []string{
+		"tool", "-modfile=" + cmp.Or(o.ToolsModfile, "tools/go.mod"), "gotestsum",
+		"--format=" + format, "--format-hide-empty-pkg",
+		"--junitfile=" + filepath.Join(o.ResultsDir, "junit.xml"), "--junitfile-hide-empty-pkg",
+		"--", // go test's flags follow
+		"-covermode=atomic", "-coverprofile=" + filepath.Join(o.ResultsDir, "coverage.out"),
+	}
 	if o.Race {
 		args = append(args, "-race")
 	}
@@ -43,77 +64,107 @@ func Command(o Options, profile string) runner.Cmd {
 	return runner.Cmd{Name: "go", Args: append(args, pkgs...), Dir: o.Dir}
 }
 
-// Run runs the tests and writes the report where r shows output, masking
-// r's secrets; when r is verbose, every test's output is shown live too. It
-// returns an error when any test or package fails.
-func Run(ctx context.Context, r *runner.Runner, o Options) (*Report, error) {
-	dir := o.ResultsDir
-	if dir == "" {
+// Run runs Command(o, r.Verbose) and, when every test passed, prints the
+// total coverage. What it shows goes to r.Out with r's secrets masked, and
+// they are masked in junit.xml too. It returns an error when any test or
+// package fails.
+func Run(ctx context.Context, r *runner.Runner, o Options) error {
+	if o.ResultsDir == "" {
 		tmp, err := os.MkdirTemp("", "oc-lettings-test-")
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("creating a directory for the test results: %w", err)
 		}
 		defer func() { _ = os.RemoveAll(tmp) }()
-		dir = tmp
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the test results directory: %w", err)
-	}
-	profile := filepath.Join(dir, "coverage.out")
-
-	shown := r.Out
-	if shown == nil {
-		shown = os.Stdout // as the runner does
-	}
-	out := r.Redactor.Writer(shown)
-	defer func() { _ = out.Close() }()
-
-	report := NewReport()
-	var live io.Writer
-	if r.Verbose {
-		live = out
-	}
-	events := report.Writer(live)
-	cmd := Command(o, profile)
-	cmd.Stdout = events
-	start := time.Now()
-	runErr := r.Run(ctx, cmd)
-	_ = events.Close()
-	report.Elapsed = time.Since(start)
-
-	if total, err := coverageTotal(ctx, r, o.Dir, profile); err == nil {
-		report.Coverage = total
-	}
-	if o.ResultsDir != "" {
-		if err := report.WriteJUnitFile(filepath.Join(dir, "junit.xml"), r.Redactor); err != nil {
-			return report, err
+		o.ResultsDir = tmp
+	} else {
+		dir, err := filepath.Abs(o.ResultsDir) // here, not in o.Dir
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
 		}
+		if err != nil {
+			return fmt.Errorf("creating the test results directory: %w", err)
+		}
+		o.ResultsDir = dir
 	}
-	report.Print(out)
 
+	junit := filepath.Join(o.ResultsDir, "junit.xml")
+	_ = os.Remove(junit) // a previous run's would hide that gotestsum did not run
+
+	out := r.Redactor.Writer(cmp.Or(r.Out, io.Writer(os.Stdout)))
+	defer func() { _ = out.Close() }()
+	cmd := Command(o, r.Verbose)
+	cmd.Stdout = out
+	runErr := r.Run(ctx, cmd)
+	maskErr := maskXML(junit, r.Redactor)
 	switch {
 	case ctx.Err() != nil:
-		return report, fmt.Errorf("tests stopped: %w", context.Cause(ctx))
-	case report.Failed():
-		return report, errors.New("tests failed (see above)")
-	case runErr != nil: // go test itself failed, e.g. a bad flag or a vet error
-		return report, fmt.Errorf("go test: %w", runErr)
+		return fmt.Errorf("tests stopped: %w", context.Cause(ctx))
+	case runErr != nil && errors.Is(maskErr, fs.ErrNotExist):
+		return fmt.Errorf("gotestsum did not run the tests (see above): %w", runErr)
+	case maskErr != nil:
+		return maskErr
+	case runErr != nil:
+		return errors.New("tests failed (see above)")
 	}
-	return report, nil
+
+	report, err := r.Output(ctx, runner.Cmd{
+		Name: "go", Args: []string{"tool", "cover", "-func=" + filepath.Join(o.ResultsDir, "coverage.out")}, Dir: o.Dir,
+	})
+	if err != nil {
+		return fmt.Errorf("computing the coverage: %w", err)
+	}
+	f := strings.Fields(report) // it ends with "total:  (statements)  81.2%"
+	if len(f) < 3 || f[len(f)-3] != "total:" {
+		return fmt.Errorf("go tool cover -func printed no total:\n%s", report)
+	}
+	fmt.Fprintf(out, "total coverage: %s of statements\n", f[len(f)-1])
+	return nil
 }
 
-// coverageTotal returns the "total:" percentage that go tool cover prints.
-func coverageTotal(ctx context.Context, r *runner.Runner, dir, profile string) (string, error) {
-	if _, err := os.Stat(profile); err != nil {
-		return "", err
-	}
-	out, err := r.Output(ctx, runner.Cmd{Name: "go", Args: []string{"tool", "cover", "-func=" + profile}, Dir: dir})
+// maskXML rewrites the XML file at path with red's secrets masked, if it
+// shows any: CI keeps junit.xml and shows it. The file is decoded rather
+// than searched, so a secret is found even where XML escapes it.
+func maskXML(path string, red *redact.Redactor) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return err
 	}
-	lines := strings.Split(out, "\n")
-	fields := strings.Fields(lines[len(lines)-1])
-	if len(fields) == 0 || fields[0] != "total:" {
-		return "", errors.New("no total in coverage report")
+	masked := bytes.NewBufferString(xml.Header)
+	dec, enc := xml.NewDecoder(bytes.NewReader(b)), xml.NewEncoder(masked)
+	enc.Indent("", "\t")
+	changed := false
+	mask := func(s string) string {
+		m := red.String(s)
+		changed = changed || m != s
+		return m
 	}
-	return fields[len(fields)-1], nil
+	for {
+		tok, err := dec.RawToken()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst:
+			continue // the header, written above
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue // the indentation, which enc redoes
+			}
+			tok = xml.CharData(mask(string(t)))
+		case xml.StartElement:
+			for i := range t.Attr {
+				t.Attr[i].Value = mask(t.Attr[i].Value)
+			}
+		}
+		if err := enc.EncodeToken(tok); err != nil {
+			return fmt.Errorf("masking secrets in %s: %w", path, err)
+		}
+	}
+	if err := enc.Close(); err != nil || !changed {
+		return err
+	}
+	return os.WriteFile(path, append(masked.Bytes(), '\n'), 0o644)
 }
