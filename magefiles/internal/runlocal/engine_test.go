@@ -1,7 +1,6 @@
 package runlocal
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,9 +20,11 @@ import (
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/siteimage"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
@@ -31,12 +33,14 @@ type built struct {
 	dir  string
 	raw  *client.Client
 	eng  *docker.Engine
-	b    *image.Builder
+	b    *siteimage.Builder
 	info gitinfo.Info
-	res  image.Result
+	res  siteimage.Result
 }
 
-func buildSite(t testing.TB, where image.Where) *built {
+// buildSite builds the site's image as repository, in a copy of the
+// repository, and removes its tags when the test ends.
+func buildSite(t testing.TB, repository string) *built {
 	t.Helper()
 	raw := testenv.Docker(t)
 	eng, err := docker.Connect(context.Background())
@@ -46,18 +50,24 @@ func buildSite(t testing.TB, where image.Where) *built {
 	t.Cleanup(func() { _ = eng.Close() })
 	s := &built{dir: imagetest.Repo(t), raw: raw, eng: eng}
 	var out strings.Builder
-	s.b = &image.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: s.dir, Where: where}
+	s.b = &siteimage.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: s.dir, Repository: repository}
 	if s.info, err = gitinfo.Read(context.Background(), s.b.Runner, s.dir); err != nil {
 		t.Fatal(err)
 	}
-	testenv.RemoveWhenDone(t, raw, where.NamesFor(s.info).Tags()...)
+	testenv.RemoveWhenDone(t, raw, siteimage.NamesFor(repository, s.info).Tags()...)
 	if s.res, err = s.b.Build(context.Background(), s.info); err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())
 	}
 	return s
 }
 
-// containersOf lists the containers, running or not, made from image.
+// image is an Options.Image that runs ref, and counts its calls.
+func image(ref string, calls *int) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { *calls++; return ref, nil }
+}
+
+// containersOf lists the containers runLocal made from image, running or
+// not, by name.
 func containersOf(t *testing.T, raw *client.Client, image string) []string {
 	t.Helper()
 	res, err := raw.ContainerList(context.Background(), client.ContainerListOptions{
@@ -68,7 +78,7 @@ func containersOf(t *testing.T, raw *client.Client, image string) []string {
 	}
 	var names []string
 	for _, c := range res.Items {
-		names = append(names, strings.Join(c.Names, ","))
+		names = append(names, strings.TrimPrefix(strings.Join(c.Names, ","), "/"))
 	}
 	return names
 }
@@ -85,7 +95,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestRunTheSite(t *testing.T) {
-	s := buildSite(t, image.Where{Registry: "docker.io", Name: testenv.Unique(t, "oc-lettings-test-")})
+	s := buildSite(t, testenv.Unique(t, "oc-lettings-test-"))
 	ref := s.res.Names.Commit
 
 	t.Run("serves until interrupted, then is gone", func(t *testing.T) {
@@ -94,26 +104,34 @@ func TestRunTheSite(t *testing.T) {
 		defer cancel()
 		var status int
 		var body, health string
-		var log strings.Builder
-		err := Run(ctx, s.eng, Options{
-			Image: ref, Port: port, Out: &log, Err: &log,
-			Ready: func(url string) {
+		var labels map[string]string
+		var log testenv.Buffer
+		calls := 0
+		err := Main(ctx, s.eng, Options{
+			Port: strconv.Itoa(port), Image: image(ref, &calls), Out: &log, Err: &log,
+			ready: func(url string) {
 				status, body = get(t, url)
 				_, health = get(t, url+"healthz")
 				if names := containersOf(t, s.raw, ref); len(names) != 1 {
 					t.Errorf("containers while running: %q, want one", names)
+				} else if c, err := s.raw.ContainerInspect(context.Background(), names[0], client.ContainerInspectOptions{}); err == nil {
+					labels = c.Container.Config.Labels
 				}
 				cancel()
 			},
 		})
 		if err != nil {
-			t.Fatalf("Run: %v\n%s", err, log.String())
+			t.Fatalf("Main: %v\n%s", err, log.String())
 		}
 		if status != http.StatusOK || !strings.Contains(body, "Lettings") {
 			t.Errorf("GET / = %d %.200q", status, body)
 		}
 		if !strings.Contains(health, s.info.Commit) {
 			t.Errorf("/healthz = %q, want the commit %s", health, s.info.Commit)
+		}
+		here, _ := checkout()
+		if labels[CheckoutLabel] != here || labels[OwnerLabel] != strconv.Itoa(os.Getpid()) || labels[PortLabel] != strconv.Itoa(port) {
+			t.Errorf("labels %v, want this checkout (%s), this process and port %d", labels, here, port)
 		}
 		if names := containersOf(t, s.raw, ref); len(names) != 0 {
 			t.Errorf("containers left: %q", names)
@@ -131,9 +149,20 @@ func TestRunTheSite(t *testing.T) {
 		}
 		defer func() { _ = l.Close() }()
 		port := l.Addr().(*net.TCPAddr).Port
-		err = Run(context.Background(), s.eng, Options{Image: ref, Port: port, Out: io.Discard, Err: io.Discard})
+		want := fmt.Sprintf("port %d on 127.0.0.1 is already in use", port)
+		// Found before the image is got, as the engine runs here...
+		calls := 0
+		err = Main(context.Background(), s.eng, Options{Port: strconv.Itoa(port), Image: image(ref, &calls), Out: io.Discard, Err: io.Discard})
 		var inUse *PortInUseError
-		if !errors.As(err, &inUse) || !strings.Contains(err.Error(), fmt.Sprintf("port %d on 127.0.0.1 is already in use", port)) {
+		if !errors.As(err, &inUse) || !strings.Contains(err.Error(), want) || calls != 0 {
+			t.Errorf("error %v after %d calls for the image, want a *PortInUseError and none", err, calls)
+		}
+		// ...and from what the engine says, when it runs elsewhere.
+		err = run(context.Background(), s.eng, docker.ContainerSpec{
+			Name: testenv.Unique(t, "oc-lettings-local-"), Image: ref, Port: port,
+			Labels: map[string]string{Label: "local"},
+		}, Options{Out: io.Discard, Err: io.Discard})
+		if !errors.As(err, &inUse) || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want a *PortInUseError", err)
 		}
 		if names := containersOf(t, s.raw, ref); len(names) != 0 {
@@ -142,12 +171,14 @@ func TestRunTheSite(t *testing.T) {
 	})
 
 	t.Run("a site that cannot start", func(t *testing.T) {
-		var log strings.Builder
-		err := Run(context.Background(), s.eng, Options{
-			Image: ref, Port: testenv.FreePort(t), Env: []string{"SENTRY_DSN=not a DSN"}, Out: &log, Err: &log,
-			HealthTimeout: 20 * time.Second,
+		var log testenv.Buffer
+		calls := 0
+		err := Main(context.Background(), s.eng, Options{
+			Port: strconv.Itoa(testenv.FreePort(t)), Env: []string{"SENTRY_DSN=not a DSN"}, Image: image(ref, &calls),
+			Out: &log, Err: &log, healthTimeout: 20 * time.Second,
 		})
-		if err == nil || !strings.Contains(err.Error(), "the site stopped with exit code 1 before answering /healthz") {
+		if err == nil || !strings.HasPrefix(err.Error(), "the site stopped with exit code 1 (last answer from http://127.0.0.1:") ||
+			!strings.HasSuffix(err.Error(), "; its log is above") {
 			t.Errorf("error %v", err)
 		}
 		if !strings.Contains(log.String(), "SENTRY_DSN") {
@@ -159,12 +190,77 @@ func TestRunTheSite(t *testing.T) {
 	})
 
 	t.Run("a missing image", func(t *testing.T) {
-		err := Run(context.Background(), s.eng, Options{Image: ref + "-missing", Port: testenv.FreePort(t), Out: io.Discard, Err: io.Discard})
-		var nf *docker.NotFoundError
+		calls := 0
+		err := Main(context.Background(), s.eng, Options{
+			Port: strconv.Itoa(testenv.FreePort(t)), Image: image(ref+"-missing", &calls), Out: io.Discard, Err: io.Discard,
+		})
+		var nf *registry.NotFoundError
 		if !errors.As(err, &nf) {
-			t.Errorf("error %v, want a *docker.NotFoundError", err)
+			t.Errorf("error %v, want a *registry.NotFoundError", err)
 		}
 	})
+}
+
+// TestMainRemovesAContainerLeftBehind leaves what a runLocal killed with
+// kill -9 leaves, its container holding the port, and runs again on that
+// port. Containers of other checkouts, and of a runLocal that still runs,
+// must stay.
+func TestMainRemovesAContainerLeftBehind(t *testing.T) {
+	s := buildSite(t, testenv.Unique(t, "oc-lettings-test-"))
+	ref := s.res.Names.Commit
+	here, err := checkout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// leave creates a container as runLocal would, labelled with checkout
+	// and pid, and starts it if asked to.
+	leave := func(checkout string, pid int, start bool) (string, int) {
+		t.Helper()
+		ctx, port := context.Background(), testenv.FreePort(t)
+		name := testenv.Unique(t, "oc-lettings-local-")
+		id, err := s.eng.CreateContainer(ctx, docker.ContainerSpec{
+			Name: name, Image: ref, Env: []string{"PORT=" + strconv.Itoa(port)}, Port: port,
+			Labels: map[string]string{Label: "local", CheckoutLabel: checkout, OwnerLabel: strconv.Itoa(pid), PortLabel: strconv.Itoa(port)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.eng.RemoveContainer(context.Background(), id, 0) })
+		if start {
+			if err := s.eng.StartContainer(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if _, err := healthz.Wait(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), pollInterval, healthz.Up); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return name, port
+	}
+	leftover, port := leave(here, deadPID(t), true)
+	elsewhere, _ := leave("elsewhere:/src/oc-lettings", deadPID(t), false)
+	live, _ := leave(here, os.Getpid(), false)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log testenv.Buffer
+	status, calls := 0, 0
+	err = Main(ctx, s.eng, Options{
+		Port: strconv.Itoa(port), Image: image(ref, &calls), Out: &log, Err: &log,
+		ready: func(url string) { status, _ = get(t, url); cancel() },
+	})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("Main: %v, GET / = %d\n%s", err, status, log.String())
+	}
+	want := fmt.Sprintf("removing container %s, left running by an earlier runLocal of this checkout (it held port %d)\n", leftover, port)
+	if !strings.HasPrefix(log.String(), want) || strings.Count(log.String(), "removing container") != 1 {
+		t.Errorf("output does not start with %q alone:\n%s", want, log.String())
+	}
+	left := strings.Join(containersOf(t, s.raw, ref), " ")
+	if strings.Contains(left, leftover) || !strings.Contains(left, elsewhere) || !strings.Contains(left, live) {
+		t.Errorf("containers left: %s; want %s and %s, not %s", left, elsewhere, live, leftover)
+	}
 }
 
 // TestMageRunLocal runs go tool mage runLocal and run_docker.sh with
@@ -172,17 +268,43 @@ func TestRunTheSite(t *testing.T) {
 // stops them the ways a user or a process manager would.
 func TestMageRunLocal(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	where := image.Where{Registry: reg.Host, User: reg.User, Name: testenv.Unique(t, "oc-lettings-test-")}
-	s := buildSite(t, where)
-	auth := docker.Auth{Username: reg.User, Password: reg.Password, ServerAddress: reg.Host}
-	if _, err := s.b.Push(context.Background(), s.res, auth, nil); err != nil {
+	name := testenv.Unique(t, "oc-lettings-test-")
+	s := buildSite(t, registry.Repository(reg.Host, reg.User, name))
+	creds := siteimage.Credentials{User: reg.User, Password: reg.Password}
+	if _, err := s.b.Push(context.Background(), s.res, creds, nil); err != nil {
 		t.Fatal(err)
 	}
 	latest := s.res.Names.Latest
+	t.Cleanup(func() { // should a test fail with a container left behind
+		for _, name := range containersOf(t, s.raw, latest) {
+			_, _ = s.raw.ContainerRemove(context.Background(), name, client.ContainerRemoveOptions{Force: true})
+		}
+	})
 	// Drop the local copy, so that runLocal must pull it.
 	for _, ref := range s.res.Names.Tags() {
 		if _, err := s.raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	env := func(port int) []string {
+		return imagetest.Env(map[string]string{
+			"DOCKERHUB_USERNAME": reg.User, "DOCKERHUB_PASS": reg.Password, "DOCKER_REGISTRY": reg.Host,
+			"IMAGE_NAME": name, "PORT": strconv.Itoa(port), "SENTRY_ENVIRONMENT": "runlocal-test",
+		})
+	}
+	mage := []string{"go", "tool", "mage", "runLocal"}
+	// gone waits for the container to go, within the 5 s mage allows.
+	gone := func(t *testing.T, p *process) {
+		t.Helper()
+		deadline := time.Now().Add(6 * time.Second)
+		for len(containersOf(t, s.raw, latest)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if names := containersOf(t, s.raw, latest); len(names) != 0 {
+			t.Errorf("containers left: %q\n%s", names, p.out.String())
+		}
+		if strings.Contains(p.out.String(), reg.Password) {
+			t.Error("the password shows in the output")
 		}
 	}
 
@@ -192,48 +314,19 @@ func TestMageRunLocal(t *testing.T) {
 		signal  syscall.Signal
 		group   bool // to the whole process group, as a terminal's Ctrl-C, systemd or timeout(1) do
 	}{
-		{"Ctrl-C", []string{"go", "tool", "mage", "runLocal"}, syscall.SIGINT, true},
+		{"Ctrl-C", mage, syscall.SIGINT, true},
+		{"a closed terminal", mage, syscall.SIGHUP, true},
 		{"run_docker.sh, SIGTERM to the process group", []string{"./run_docker.sh"}, syscall.SIGTERM, true},
 		{"run_docker.sh, SIGTERM to it alone", []string{"./run_docker.sh"}, syscall.SIGTERM, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			port := testenv.FreePort(t)
-			cmd := exec.Command(tt.command[0], tt.command[1:]...)
-			cmd.Dir = s.dir
-			cmd.Env = imagetest.Env(map[string]string{
-				"DOCKERHUB_USERNAME": reg.User, "DOCKERHUB_PASS": reg.Password, "DOCKER_REGISTRY": reg.Host,
-				"IMAGE_NAME": where.Name, "PORT": fmt.Sprint(port), "SENTRY_ENVIRONMENT": "runlocal-test",
-			})
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = cmd.Stdout
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-
-			var out strings.Builder
-			lines := bufio.NewScanner(stdout)
-			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-			running := false
-			for !running && lines.Scan() {
-				out.WriteString(lines.Text() + "\n")
-				running = strings.Contains(lines.Text(), "OC Lettings is running at "+url)
-			}
-			if !running {
-				t.Fatalf("runLocal did not start:\n%s", out.String())
-			}
-			if status, _ := get(t, url); status != http.StatusOK {
-				t.Errorf("GET / = %d", status)
-			}
+			p := startProcess(t, s.dir, env(port), tt.command, port)
 			names := containersOf(t, s.raw, latest)
 			if len(names) != 1 {
 				t.Fatalf("containers while running: %q, want one", names)
 			}
-			c, err := s.raw.ContainerInspect(context.Background(), strings.TrimPrefix(names[0], "/"), client.ContainerInspectOptions{})
+			c, err := s.raw.ContainerInspect(context.Background(), names[0], client.ContainerInspectOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,37 +339,82 @@ func TestMageRunLocal(t *testing.T) {
 					t.Errorf("port published on %v, want 127.0.0.1 only", b)
 				}
 			}
-
-			target := cmd.Process.Pid
-			if tt.group {
-				target = -target
-			}
-			if err := syscall.Kill(target, tt.signal); err != nil {
-				t.Fatal(err)
-			}
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			select {
-			case err := <-exited:
-				t.Logf("%s ended: %v", tt.command[0], err)
-			case <-time.After(10 * time.Second):
-				t.Fatal("runLocal did not stop")
-			}
-
-			// Whatever way it was stopped, the container must go, within
-			// the 5 s mage allows.
-			deadline := time.Now().Add(6 * time.Second)
-			for len(containersOf(t, s.raw, latest)) > 0 && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			if names := containersOf(t, s.raw, latest); len(names) != 0 {
-				t.Errorf("containers left: %q\n%s", names, out.String())
-			}
-			if strings.Contains(out.String(), reg.Password) {
-				t.Error("the password shows in the output")
-			}
+			p.stop(t, tt.signal, tt.group)
+			gone(t, p)
 		})
+	}
+
+	t.Run("after kill -9", func(t *testing.T) {
+		port := testenv.FreePort(t)
+		killed := startProcess(t, s.dir, env(port), mage, port)
+		killed.stop(t, syscall.SIGKILL, true)
+		leftover := containersOf(t, s.raw, latest)
+		if len(leftover) != 1 {
+			t.Fatalf("containers after kill -9: %q, want the one left behind", leftover)
+		}
+		p := startProcess(t, s.dir, env(port), mage, port)
+		want := fmt.Sprintf("removing container %s, left running by an earlier runLocal of this checkout (it held port %d)", leftover[0], port)
+		if !strings.Contains(p.out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, p.out.String())
+		}
+		p.stop(t, syscall.SIGINT, true)
+		gone(t, p)
+	})
+}
+
+// process is go tool mage runLocal or run_docker.sh, running.
+type process struct {
+	cmd    *exec.Cmd
+	out    testenv.Buffer
+	exited chan error
+}
+
+// startProcess runs command in dir, in a process group of its own, and
+// returns once it says that the site runs on port and the site answers.
+func startProcess(t *testing.T, dir string, env, command []string, port int) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(command[0], command[1:]...), exited: make(chan error, 1)}
+	p.cmd.Dir, p.cmd.Env = dir, env
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) })
+	go func() { p.exited <- p.cmd.Wait() }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(p.out.String(), "OC Lettings is running at "+url); {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("%s ended (%v) before the site ran:\n%s", command[0], err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start the site:\n%s", command[0], p.out.String())
+		}
+	}
+	if status, _ := get(t, url); status != http.StatusOK {
+		t.Errorf("GET / = %d", status)
+	}
+	return p
+}
+
+// stop sends sig to the process, or to its whole group, and waits until
+// it has exited.
+func (p *process) stop(t *testing.T, sig syscall.Signal, group bool) {
+	t.Helper()
+	target := p.cmd.Process.Pid
+	if group {
+		target = -target
+	}
+	if err := syscall.Kill(target, sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		t.Logf("%s ended: %v", p.cmd.Path, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not stop:\n%s", p.cmd.Path, p.out.String())
 	}
 }
 

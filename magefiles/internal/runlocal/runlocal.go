@@ -1,29 +1,42 @@
-// Package runlocal runs the site's image as a container on this machine
-// (mage runLocal): published on 127.0.0.1 only, its log streamed, its URL
-// printed once /healthz answers, and the container stopped and removed on
-// every way out: Ctrl-C, SIGTERM, a failed start, a site that never answers
-// or exits early.
+// Package runlocal runs the site's image as a container on this machine:
+// the logic behind mage runLocal. The container's port is published on
+// 127.0.0.1 only, its log is streamed, and its URL is printed once /healthz
+// answers. It is stopped and removed on every way out (Ctrl-C, SIGTERM,
+// SIGHUP from a closed terminal, mage killed alone, a failed start, a site
+// that never answers or exits early) within the 5 s mage gives a target
+// after Ctrl-C, and nothing is written once Main returns.
+//
+// Only a run killed outright (kill -9, or Ctrl-C twice) leaves its
+// container behind, holding the port. Containers are labelled with the
+// checkout and the process that made them, so the next run in the same
+// checkout finds such a container, says so, and removes it.
 package runlocal
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Engine is what Run needs of a Docker engine; *docker.Engine is one.
+// Engine is what runLocal needs of a Docker engine; *docker.Engine is one.
 type Engine interface {
+	IsLocal() bool
+	Containers(ctx context.Context, labels map[string]string) (map[string]map[string]string, error)
 	CreateContainer(ctx context.Context, spec docker.ContainerSpec) (string, error)
 	StartContainer(ctx context.Context, id string) error
 	FollowLogs(ctx context.Context, id string, stdout, stderr io.Writer) error
@@ -31,226 +44,139 @@ type Engine interface {
 	RemoveContainer(ctx context.Context, id string, grace time.Duration) error
 }
 
-// Timings. Cleanup fits in the 5 s mage gives a target after Ctrl-C.
+// Timings. Clean-up fits in the 5 s mage gives a target after Ctrl-C.
 const (
-	DefaultHealthTimeout = 30 * time.Second
-	StopGrace            = 2 * time.Second        // between SIGTERM and SIGKILL
-	CleanupTimeout       = 4 * time.Second        // for stopping and removing the container
-	logTail              = 500 * time.Millisecond // for the last lines of the log, once it is removed
-	pollInterval         = 20 * time.Millisecond
+	healthTimeout  = 30 * time.Second       // for the site to answer /healthz
+	stopGrace      = 2 * time.Second        // between SIGTERM and SIGKILL
+	cleanupTimeout = 4 * time.Second        // for stopping and removing the container
+	logTail        = 500 * time.Millisecond // for the log's last lines, once the container is removed
+	pollInterval   = 20 * time.Millisecond  // between two questions to /healthz
+	parentPoll     = 200 * time.Millisecond // between two looks at the parent process
 )
 
-// Label marks the containers Run creates, to find any left behind:
-// docker ps -a --filter label=com.github.oc-lettings.run=local
-const Label = "com.github.oc-lettings.run"
+// Labels of the containers runLocal makes. To list them:
+//
+//	docker ps -a --filter label=com.github.oc-lettings.run=local
+const (
+	Label         = "com.github.oc-lettings.run"      // always "local"
+	CheckoutLabel = "com.github.oc-lettings.checkout" // the checkout: host name and directory, as in laptop:/home/me/oc-lettings
+	OwnerLabel    = "com.github.oc-lettings.pid"      // the ID of the process that made it, on that host
+	PortLabel     = "com.github.oc-lettings.port"     // the port it publishes
+)
 
 // Options say what to run.
 type Options struct {
-	Image string   // image reference or ID
-	Port  int      // the port the site listens on inside and is published on outside
-	Env   []string // KEY=value entries for the site, besides PORT
+	Port string   // PORT, already validated: the site listens on it, and it is published on 127.0.0.1
+	Env  []string // KEY=value entries for the site, besides PORT
+	// Image builds or pulls the image to run, and returns its reference.
+	// It is called once the port is known to be free.
+	Image func(ctx context.Context) (string, error)
 
-	Out io.Writer // the container's standard output and the status lines; nil means os.Stdout
-	Err io.Writer // the container's standard error; nil means os.Stderr
+	Out io.Writer // status lines and the site's standard output; nil means os.Stdout
+	Err io.Writer // the site's standard error; nil means os.Stderr
 
-	// HealthTimeout bounds the wait for /healthz; zero means DefaultHealthTimeout.
-	HealthTimeout time.Duration
-	// Ready is called with the site's URL once /healthz answers; nil prints it on Out.
-	Ready func(url string)
+	healthTimeout time.Duration    // zero means healthTimeout; tests shorten it
+	ready         func(url string) // called once the site answers; nil prints the URL
 }
 
-// SiteEnv returns what mage runLocal passes to the site from env, as
-// KEY=value entries for Options.Env: SENTRY_DSN and SENTRY_ENVIRONMENT,
-// each only when set, so that the site's own defaults apply otherwise.
-func SiteEnv(env settings.Env) []string {
-	var entries []string
-	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
-		if v.IsSet(env) {
-			entries = append(entries, v.Name+"="+v.Get(env))
-		}
-	}
-	return entries
-}
+// errParentGone ends the run when mage has exited without passing on a signal.
+var errParentGone = errors.New("mage, which started this target, has exited")
 
-// Run creates and starts the container, waits for the site to answer,
-// streams its log until ctx ends (Ctrl-C) or the container stops, and
-// removes it whatever happens once it is created. An interrupted run is
-// not an error.
-func Run(ctx context.Context, eng Engine, o Options) (err error) {
-	out, errOut := o.Out, o.Err
-	if out == nil {
-		out = os.Stdout
-	}
-	if errOut == nil {
-		errOut = os.Stderr
-	}
-	name, err := containerName()
-	if err != nil {
-		return err
-	}
-	// Created even if Ctrl-C comes meanwhile: a request cut off half-way
-	// could leave a container the engine made but whose ID never arrived.
-	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
-	id, err := eng.CreateContainer(createCtx, docker.ContainerSpec{
-		Name:   name,
-		Image:  o.Image,
-		Env:    append([]string{settings.Port.Name + "=" + strconv.Itoa(o.Port)}, o.Env...),
-		Port:   o.Port,
-		Labels: map[string]string{Label: "local"},
-	})
-	cancelCreate()
-	if err != nil {
-		return err
-	}
-	// The log is followed until the container is gone, not until ctx ends,
-	// so that the site's last lines (its shutdown) are shown too.
-	logsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLogs()
-	logsDone := make(chan struct{})
-	logsStarted := false
-	defer func() {
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
-		defer cancel()
-		if rmErr := eng.RemoveContainer(cleanupCtx, id, StopGrace); rmErr != nil {
-			err = errors.Join(err, fmt.Errorf("the container %s could not be removed (%w): remove it with docker rm -f %s", name, rmErr, name))
-		}
-		if logsStarted {
-			waitOrGiveUp(logsDone, logTail) // the site's last lines
-			stopLogs()
-			<-logsDone // nothing may write to Out once Run has returned
-		}
-	}()
-	if ctx.Err() != nil {
-		return nil
-	}
-
-	if err := eng.StartContainer(ctx, id); err != nil {
-		if docker.IsPortInUse(err) {
-			return &PortInUseError{Port: o.Port, Err: err}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	logsStarted = true
-	go func() {
-		defer close(logsDone)
-		_ = eng.FollowLogs(logsCtx, id, out, errOut)
-	}()
-
-	runCtx, stop := context.WithCancel(ctx)
+// Main is mage runLocal. It removes the containers that earlier runs in
+// this checkout left behind, checks that the port is free when the engine
+// runs on this machine (before anything is pulled or built), gets the
+// image from o.Image, and runs it until Ctrl-C, SIGTERM or SIGHUP, or
+// until mage exits. An interrupted run is not an error.
+func Main(ctx context.Context, eng Engine, o Options) error {
+	// mage passes only Ctrl-C on to the target: without these, SIGTERM and
+	// SIGHUP would end this process at once and leave the container running.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	exited := make(chan exit, 1)
-	go func() {
-		code, err := eng.WaitContainer(runCtx, id)
-		exited <- exit{code: code, err: err}
-	}()
-	// afterExit turns the container's end into the error to return, once
-	// its last lines are shown.
-	afterExit := func(e exit, when string) error {
-		waitOrGiveUp(logsDone, time.Second)
-		if e.err != nil {
-			return fmt.Errorf("lost track of the container %s: %w", when, e.err)
-		}
-		return fmt.Errorf("the site stopped with exit code %d %s; its log is above", e.code, when)
-	}
+	ctx, stopWatching := withParent(ctx)
+	defer stopWatching()
+	// Once mage has exited, whatever read its output may close it: writing
+	// the site's last lines must fail quietly, not end the clean-up.
+	signal.Ignore(syscall.SIGPIPE)
+	o.Out, o.Err = cmp.Or[io.Writer](o.Out, os.Stdout), cmp.Or[io.Writer](o.Err, os.Stderr)
 
-	url := "http://127.0.0.1:" + strconv.Itoa(o.Port) + "/"
-	healthy, e, err := waitHealthy(ctx, url+"healthz", exited, o.HealthTimeout)
-	switch {
-	case ctx.Err() != nil:
-		return nil
-	case err != nil:
+	port, err := strconv.Atoi(o.Port)
+	if err != nil {
+		return fmt.Errorf("%s=%q is not a port number: set it to a number between 1 and 65535", settings.Port.Name, o.Port)
+	}
+	here, err := checkout()
+	if err != nil {
 		return err
-	case !healthy:
-		return afterExit(e, "before answering /healthz")
 	}
-	if o.Ready != nil {
-		o.Ready(url)
-	} else {
-		fmt.Fprintf(out, "OC Lettings is running at %s (Ctrl-C stops and removes the container)\n", url)
+	if err := removeLeftovers(ctx, eng, here, o.Out); err != nil {
+		return err
 	}
-
-	select {
-	case <-ctx.Done():
-		return nil
-	case e := <-exited:
-		if ctx.Err() != nil {
-			return nil
-		}
-		return afterExit(e, "while running")
-	}
-}
-
-// waitOrGiveUp waits until done is closed or d has passed.
-func waitOrGiveUp(done <-chan struct{}, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
-
-type exit struct {
-	code int
-	err  error
-}
-
-// waitHealthy polls url until it answers 200 (healthy), the container stops
-// (its exit is returned), ctx ends, or timeout passes (an error).
-func waitHealthy(ctx context.Context, url string, exited <-chan exit, timeout time.Duration) (bool, exit, error) {
-	if timeout <= 0 {
-		timeout = DefaultHealthTimeout
-	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	client := &http.Client{Timeout: time.Second}
-	for {
-		if ok(ctx, client, url) {
-			return true, exit{}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, exit{}, nil
-		case e := <-exited:
-			return false, e, nil
-		case <-deadline.C:
-			return false, exit{}, fmt.Errorf("the site did not answer %s within %s; its log is above", url, timeout)
-		case <-tick.C:
+	if eng.IsLocal() {
+		if err := checkPort(ctx, port); err != nil {
+			return err
 		}
 	}
-}
-
-func ok(ctx context.Context, client *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	ref, err := o.Image(ctx)
 	if err != nil {
+		return err
+	}
+	return run(ctx, eng, docker.ContainerSpec{
+		Name:  "oc-lettings-local-" + strings.ToLower(rand.Text()[:8]),
+		Image: ref,
+		Env:   append([]string{settings.Port.Name + "=" + o.Port}, o.Env...),
+		Port:  port,
+		Labels: map[string]string{
+			Label: "local", CheckoutLabel: here, OwnerLabel: strconv.Itoa(os.Getpid()), PortLabel: o.Port,
+		},
+	}, o)
+}
+
+// checkout names this checkout for CheckoutLabel: this machine's name and
+// the directory mage runs in, the repository root.
+func checkout() (string, error) {
+	host, _ := os.Hostname() // "" will do too: it only has to be the same every time
+	dir, err := os.Getwd()
+	return host + ":" + dir, err
+}
+
+// removeLeftovers removes the containers of checkout whose runLocal has
+// gone without removing them. Those of a runLocal still running (in
+// another terminal, on another port) stay.
+func removeLeftovers(ctx context.Context, eng Engine, checkout string, out io.Writer) error {
+	found, err := eng.Containers(ctx, map[string]string{Label: "local", CheckoutLabel: checkout})
+	if err != nil {
+		return fmt.Errorf("looking for containers left behind by earlier runs: %w", err)
+	}
+	for name, labels := range found {
+		if pid, err := strconv.Atoi(labels[OwnerLabel]); err == nil && alive(pid) {
+			continue
+		}
+		fmt.Fprintf(out, "removing container %s, left running by an earlier runLocal of this checkout (it held port %s)\n",
+			name, labels[PortLabel])
+		if err := eng.RemoveContainer(ctx, name, stopGrace); err != nil {
+			return fmt.Errorf("%w: remove it with docker rm -f %s", err, name)
+		}
+	}
+	return nil
+}
+
+// alive reports whether process pid runs on this machine.
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid) // on Windows, fails for a process that has gone
+	if pid <= 0 || err != nil {
 		return false
 	}
-	resp, err := client.Do(req)
-	if err != nil {
+	defer func() { _ = p.Release() }()
+	// On Linux, a process killed but not yet reaped (a zombie) has gone too.
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if i := bytes.LastIndexByte(stat, ')'); err == nil && i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
 		return false
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
-func containerName() (string, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return "oc-lettings-local-" + hex.EncodeToString(b), nil
-}
-
-// CheckPort returns a *PortInUseError when port is already taken on
-// 127.0.0.1 of this machine. It is only meaningful when the engine runs
-// here too (docker.Engine.IsLocal).
-func CheckPort(ctx context.Context, port int) error {
+// checkPort returns a *PortInUseError when port is taken on 127.0.0.1 of
+// this machine.
+func checkPort(ctx context.Context, port int) error {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
@@ -272,46 +198,119 @@ func (e *PortInUseError) Error() string {
 
 func (e *PortInUseError) Unwrap() error { return e.Err }
 
-// parentPoll is how often WithParent looks at the parent process.
-const parentPoll = 200 * time.Millisecond
-
-// ErrParentGone ends the context of WithParent.
-var ErrParentGone = errors.New("mage, which started this target, has exited")
-
-// WithParent returns a copy of ctx that is also cancelled, with
-// ErrParentGone, when the process that started this one exits.
-//
-// go tool mage runs a target in a child process and passes Ctrl-C to it,
-// but not SIGTERM: a SIGTERM sent to mage ends mage at once and leaves the
-// target running, orphaned, with its container. This is how the target
-// notices. Where a process keeps its parent ID (Windows) it does nothing.
-func WithParent(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	parent := os.Getppid()
-	go func() {
-		tick := time.NewTicker(parentPoll)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if os.Getppid() != parent {
-					cancel(ErrParentGone)
-					return
-				}
-			}
+// run creates and starts the container spec describes, waits until the
+// site answers, and streams its log until ctx ends or the site stops. It
+// removes the container whatever happens once it is created.
+func run(ctx context.Context, eng Engine, spec docker.ContainerSpec, o Options) (err error) {
+	// Created even if Ctrl-C comes meanwhile: a request cut off half-way
+	// could leave a container the engine made but whose ID never arrived.
+	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	id, err := eng.CreateContainer(createCtx, spec)
+	cancel()
+	if err != nil {
+		return err
+	}
+	c := &container{eng: eng, id: id, name: spec.Name}
+	defer func() {
+		if ctx.Err() != nil {
+			err = nil // an interrupted run is not an error
 		}
+		err = errors.Join(err, c.remove(ctx))
 	}()
-	return ctx, func() { cancel(context.Canceled) }
+	if err := c.start(ctx, spec.Port, o.Out, o.Err); err != nil {
+		return err
+	}
+	running, stop := c.running(ctx)
+	defer stop()
+
+	url := "http://127.0.0.1:" + strconv.Itoa(spec.Port) + "/"
+	timeout := cmp.Or(o.healthTimeout, healthTimeout)
+	waitCtx, stopWaiting := context.WithTimeoutCause(running, timeout, fmt.Errorf("the site did not answer within %s", timeout))
+	defer stopWaiting()
+	if _, err := healthz.Wait(waitCtx, url+"healthz", pollInterval, healthz.Up); err != nil {
+		return fmt.Errorf("%w; its log is above", err)
+	}
+	if o.ready != nil {
+		o.ready(url)
+	} else {
+		fmt.Fprintf(o.Out, "OC Lettings is running at %s (Ctrl-C stops and removes the container)\n", url)
+	}
+	<-running.Done()
+	return fmt.Errorf("%w; its log is above", context.Cause(running))
 }
 
-// ParsePort reads a port number as PORT gives it.
-func ParsePort(s string) (int, error) {
-	port, err := strconv.Atoi(s)
-	if err != nil || port < 1 || port > 65535 {
-		return 0, fmt.Errorf("%s=%q is not a port number: set it to a number between 1 and 65535, e.g. %s=8000",
-			settings.Port.Name, s, settings.Port.Name)
+// container is a container of this run, from its creation on.
+type container struct {
+	eng      Engine
+	id, name string
+	stopLogs context.CancelFunc // ends the log stream; nil until it starts
+	logsDone chan struct{}      // closed when the log stream has ended
+}
+
+// start starts the container and follows its log on stdout and stderr.
+// The log is followed until the container is removed, not only until ctx
+// ends, so that the site's last lines (its shutdown) are shown too.
+func (c *container) start(ctx context.Context, port int, stdout, stderr io.Writer) error {
+	if err := c.eng.StartContainer(ctx, c.id); err != nil {
+		if docker.IsPortInUse(err) {
+			return &PortInUseError{Port: port, Err: err}
+		}
+		return err
 	}
-	return port, nil
+	logsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopLogs, c.logsDone = stopLogs, make(chan struct{})
+	go func() {
+		defer close(c.logsDone)
+		_ = c.eng.FollowLogs(logsCtx, c.id, stdout, stderr)
+	}()
+	return nil
+}
+
+// running returns a context that ends with ctx, or when the container
+// stops, with a cause that says so.
+func (c *container) running(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := context.WithCancelCause(ctx)
+	go func() {
+		code, err := c.eng.WaitContainer(ctx, c.id)
+		if err == nil {
+			err = fmt.Errorf("the site stopped with exit code %d", code)
+		}
+		stop(err)
+	}()
+	return ctx, func() { stop(context.Canceled) }
+}
+
+// remove stops and removes the container, in time even after Ctrl-C, then
+// gives the log a moment for the site's last lines. Once it returns,
+// nothing more is written.
+func (c *container) remove(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	err := c.eng.RemoveContainer(ctx, c.id, stopGrace)
+	if c.logsDone != nil {
+		t := time.AfterFunc(logTail, c.stopLogs)
+		<-c.logsDone
+		t.Stop()
+		c.stopLogs()
+	}
+	if err != nil {
+		return fmt.Errorf("the container %s could not be removed (%w): remove it with docker rm -f %s", c.name, err, c.name)
+	}
+	return nil
+}
+
+// withParent returns a copy of ctx that is also cancelled, with
+// errParentGone, when the process that started this one exits: go tool
+// mage runs the target in a child process, and a signal to mage alone
+// (SIGTERM, SIGKILL) ends mage but leaves the target running. It does
+// nothing where a process keeps its parent's ID (Windows).
+func withParent(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func(parent int) {
+		for ctx.Err() == nil && os.Getppid() == parent {
+			time.Sleep(parentPoll)
+		}
+		cancel(errParentGone) // does nothing once ctx has ended
+	}(os.Getppid())
+	return ctx, func() { cancel(context.Canceled) }
 }

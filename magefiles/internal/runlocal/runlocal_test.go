@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,26 +20,30 @@ import (
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
-// fakeEngine plays the engine's part: it records what Run asks, fails where
-// told, and lets the test end the container.
+// fakeEngine plays the engine's part: it records what runLocal asks, fails
+// where told, and lets the test end the container.
 type fakeEngine struct {
-	mu        sync.Mutex
-	calls     []string
-	spec      docker.ContainerSpec
+	local     bool                         // IsLocal's answer
+	found     map[string]map[string]string // what Containers finds
 	createErr error
 	startErr  error
 	removeErr error
-	removeCtx error // ctx.Err() of the context RemoveContainer got
-	exit      chan int
-	removed   chan struct{} // closed by RemoveContainer: the log stream ends
 	logs      string
 	// lastWords, when set, makes the log stream outlast the container:
 	// it ends only with its context, and writes lastWords as it does.
 	lastWords string
+	exit      chan int      // the container's exit code, when the test ends it
+	removed   chan struct{} // closed when the container is removed: the log stream ends
+
+	mu        sync.Mutex
+	calls     []string
+	listed    map[string]string // the labels Containers was asked for
+	spec      docker.ContainerSpec
+	removeCtx error // ctx.Err() of the context the container was removed with
 }
 
 func newFakeEngine() *fakeEngine {
@@ -56,6 +62,14 @@ func (f *fakeEngine) Calls() string {
 	return strings.Join(f.calls, " ")
 }
 
+func (f *fakeEngine) IsLocal() bool { return f.local }
+
+func (f *fakeEngine) Containers(_ context.Context, labels map[string]string) (map[string]map[string]string, error) {
+	f.record("list")
+	f.listed = labels
+	return f.found, nil
+}
+
 func (f *fakeEngine) CreateContainer(ctx context.Context, spec docker.ContainerSpec) (string, error) {
 	f.record("create")
 	if ctx.Err() != nil {
@@ -68,8 +82,11 @@ func (f *fakeEngine) CreateContainer(ctx context.Context, spec docker.ContainerS
 	return "id-1", nil
 }
 
-func (f *fakeEngine) StartContainer(context.Context, string) error {
+func (f *fakeEngine) StartContainer(ctx context.Context, _ string) error {
 	f.record("start")
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	return f.startErr
 }
 
@@ -97,8 +114,11 @@ func (f *fakeEngine) WaitContainer(ctx context.Context, _ string) (int, error) {
 	}
 }
 
-func (f *fakeEngine) RemoveContainer(ctx context.Context, _ string, _ time.Duration) error {
-	f.record("remove")
+func (f *fakeEngine) RemoveContainer(ctx context.Context, id string, _ time.Duration) error {
+	f.record("remove " + id)
+	if id != "id-1" {
+		return nil // a leftover
+	}
 	f.mu.Lock()
 	f.removeCtx = ctx.Err()
 	f.mu.Unlock()
@@ -106,31 +126,49 @@ func (f *fakeEngine) RemoveContainer(ctx context.Context, _ string, _ time.Durat
 	return f.removeErr
 }
 
-// site is a stand-in for the container's published port.
+// site is a stand-in for the container's published port: its /healthz
+// answers with status, and the site's JSON when that is 200.
 func site(t *testing.T, status int) int {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.WriteHeader(status)
+			if status == http.StatusOK {
+				_, _ = io.WriteString(w, `{"status":"ok","version":"dev","commit":"unknown"}`)
+			}
 		}
 	}))
 	t.Cleanup(srv.Close)
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-	n, _ := strconv.Atoi(port)
-	return n
+	return srv.Listener.Addr().(*net.TCPAddr).Port
 }
 
-func TestRunUntilInterrupted(t *testing.T) {
-	eng := newFakeEngine()
+// spec is what Main would run on port.
+func spec(port int) docker.ContainerSpec {
+	return docker.ContainerSpec{Name: "oc-lettings-local-test", Image: "oc-lettings:abc", Port: port}
+}
+
+// deadPID returns the ID of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestMainRunsUntilInterrupted(t *testing.T) {
+	eng := newFakeEngine() // not local: the stand-in site holds the port
 	port := site(t, http.StatusOK)
 	ctx, cancel := context.WithCancel(context.Background())
 	var ready string
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, eng, Options{
-			Image: "oc-lettings:abc", Port: port, Env: []string{"SENTRY_ENVIRONMENT=local"},
-			Out: io.Discard, Err: io.Discard,
-			Ready: func(url string) { ready = url; cancel() }, // Ctrl-C as soon as it is up
+		done <- Main(ctx, eng, Options{
+			Port: strconv.Itoa(port), Env: []string{"SENTRY_ENVIRONMENT=local"},
+			Image: func(context.Context) (string, error) { eng.record("image"); return "oc-lettings:abc", nil },
+			Out:   io.Discard, Err: io.Discard,
+			ready: func(url string) { ready = url; cancel() }, // Ctrl-C as soon as it is up
 		})
 	}()
 	select {
@@ -139,23 +177,85 @@ func TestRunUntilInterrupted(t *testing.T) {
 			t.Fatalf("an interrupted run returned %v, want nil", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the interrupt")
+		t.Fatal("Main did not return after the interrupt")
 	}
 	if want := fmt.Sprintf("http://127.0.0.1:%d/", port); ready != want {
 		t.Errorf("ready at %q, want %q", ready, want)
 	}
-	if eng.Calls() != "create start remove" {
+	if eng.Calls() != "list image create start remove id-1" {
 		t.Errorf("calls %q", eng.Calls())
 	}
 	if eng.removeCtx != nil {
 		t.Errorf("the container was removed with an ended context (%v): it would be left behind", eng.removeCtx)
 	}
+	here, err := checkout()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := eng.spec
-	if s.Image != "oc-lettings:abc" || s.Port != port || !strings.HasPrefix(s.Name, "oc-lettings-local-") || s.Labels[Label] != "local" {
-		t.Errorf("spec %+v", s)
+	wantLabels := map[string]string{Label: "local", CheckoutLabel: here, OwnerLabel: strconv.Itoa(os.Getpid()), PortLabel: strconv.Itoa(port)}
+	if s.Image != "oc-lettings:abc" || s.Port != port || !strings.HasPrefix(s.Name, "oc-lettings-local-") || !maps.Equal(s.Labels, wantLabels) {
+		t.Errorf("spec %+v, want labels %v", s, wantLabels)
 	}
 	if strings.Join(s.Env, " ") != fmt.Sprintf("PORT=%d SENTRY_ENVIRONMENT=local", port) {
 		t.Errorf("env %q", s.Env)
+	}
+}
+
+func TestMainRemovesWhatAnEarlierRunLeftBehind(t *testing.T) {
+	eng := newFakeEngine()
+	eng.local = true
+	eng.found = map[string]map[string]string{
+		// killed with kill -9: its runLocal has gone
+		"oc-lettings-local-dead": {OwnerLabel: strconv.Itoa(deadPID(t)), PortLabel: "8000"},
+		// another runLocal of this checkout, still running on another port
+		"oc-lettings-local-live": {OwnerLabel: strconv.Itoa(os.Getpid()), PortLabel: "8001"},
+	}
+	var out strings.Builder
+	stop := errors.New("stop here")
+	err := Main(context.Background(), eng, Options{
+		Port:  strconv.Itoa(testenv.FreePort(t)),
+		Image: func(context.Context) (string, error) { eng.record("image"); return "", stop },
+		Out:   &out, Err: io.Discard,
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("error %v", err)
+	}
+	if got, want := eng.Calls(), "list remove oc-lettings-local-dead image"; got != want {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	here, _ := checkout()
+	if want := map[string]string{Label: "local", CheckoutLabel: here}; !maps.Equal(eng.listed, want) {
+		t.Errorf("listed the containers labelled %v, want %v: other checkouts' are not ours", eng.listed, want)
+	}
+	want := "removing container oc-lettings-local-dead, left running by an earlier runLocal of this checkout (it held port 8000)\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}
+
+func TestMainChecksThePortBeforeGettingTheImage(t *testing.T) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	port := l.Addr().(*net.TCPAddr).Port
+	eng := newFakeEngine()
+	eng.local = true
+	err = Main(context.Background(), eng, Options{
+		Port:  strconv.Itoa(port),
+		Image: func(context.Context) (string, error) { eng.record("image"); return "x", nil },
+		Out:   io.Discard, Err: io.Discard,
+	})
+	var inUse *PortInUseError
+	want := fmt.Sprintf("port %d on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=%d go tool mage runLocal", port, port+1)
+	if !errors.As(err, &inUse) || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if eng.Calls() != "list" {
+		t.Errorf("calls %q: the image was got, or a container made, for a port that is taken", eng.Calls())
 	}
 }
 
@@ -173,10 +273,10 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 		{
 			name:      "the image is missing",
 			port:      healthy,
-			setup:     func(f *fakeEngine) { f.createErr = &docker.NotFoundError{Ref: "oc-lettings:abc"} },
+			setup:     func(f *fakeEngine) { f.createErr = &registry.NotFoundError{Ref: "oc-lettings:abc"} },
 			wantCalls: "create",
 			wantErr:   "there is no image oc-lettings:abc",
-			wantType:  new(*docker.NotFoundError),
+			wantType:  new(*registry.NotFoundError),
 		},
 		{
 			name: "the port is taken",
@@ -184,7 +284,7 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 			setup: func(f *fakeEngine) {
 				f.startErr = errors.New("Bind for 127.0.0.1:8000 failed: port is already allocated")
 			},
-			wantCalls: "create start remove",
+			wantCalls: "create start remove id-1",
 			wantErr:   "port 8000 on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=8001 go tool mage runLocal",
 			wantType:  new(*PortInUseError),
 		},
@@ -192,21 +292,21 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 			name:      "the start fails",
 			port:      healthy,
 			setup:     func(f *fakeEngine) { f.startErr = errors.New("OCI runtime create failed") },
-			wantCalls: "create start remove",
+			wantCalls: "create start remove id-1",
 			wantErr:   "OCI runtime create failed",
 		},
 		{
 			name:      "the site exits before it answers",
 			port:      unhealthy,
 			setup:     func(f *fakeEngine) { f.logs = "oc-lettings: configuration: SENTRY_DSN is invalid\n"; f.exit <- 1 },
-			wantCalls: "create start remove",
-			wantErr:   "the site stopped with exit code 1 before answering /healthz; its log is above",
+			wantCalls: "create start remove id-1",
+			wantErr:   "the site stopped with exit code 1 (last answer from http://127.0.0.1:",
 		},
 		{
 			name:      "the site never answers",
 			port:      unhealthy,
-			wantCalls: "create start remove",
-			wantErr:   "did not answer http://127.0.0.1:",
+			wantCalls: "create start remove id-1",
+			wantErr:   "the site did not answer within 300ms (last answer from http://127.0.0.1:" + strconv.Itoa(unhealthy) + "/healthz: HTTP 503 Service Unavailable); its log is above",
 		},
 		{
 			name: "the container cannot be removed",
@@ -215,8 +315,8 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 				f.startErr = errors.New("start failed")
 				f.removeErr = errors.New("engine gone")
 			},
-			wantCalls: "create start remove",
-			wantErr:   "could not be removed (engine gone): remove it with docker rm -f oc-lettings-local-",
+			wantCalls: "create start remove id-1",
+			wantErr:   "the container oc-lettings-local-test could not be removed (engine gone): remove it with docker rm -f oc-lettings-local-test",
 		},
 	}
 	for _, tt := range tests {
@@ -226,10 +326,7 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 				tt.setup(eng)
 			}
 			var out strings.Builder
-			err := Run(context.Background(), eng, Options{
-				Image: "oc-lettings:abc", Port: tt.port, Out: &out, Err: io.Discard,
-				HealthTimeout: 300 * time.Millisecond,
-			})
+			err := run(context.Background(), eng, spec(tt.port), Options{Out: &out, Err: io.Discard, healthTimeout: 300 * time.Millisecond})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}
@@ -250,25 +347,24 @@ func TestRunInterruptedBeforeCreateStillCleansUp(t *testing.T) {
 	eng := newFakeEngine()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // Ctrl-C just before the container is created
-	if err := Run(ctx, eng, Options{Image: "x", Port: site(t, http.StatusOK), Out: io.Discard, Err: io.Discard}); err != nil {
+	if err := run(ctx, eng, spec(site(t, http.StatusOK)), Options{Out: io.Discard, Err: io.Discard}); err != nil {
 		t.Errorf("an interrupted run returned %v", err)
 	}
-	if eng.Calls() != "create remove" {
+	if eng.Calls() != "create start remove id-1" {
 		t.Errorf("calls %q: a container made during Ctrl-C is not removed", eng.Calls())
 	}
 }
 
 func TestRunReportsASiteThatStops(t *testing.T) {
 	eng := newFakeEngine()
-	port := site(t, http.StatusOK)
-	err := Run(context.Background(), eng, Options{
-		Image: "x", Port: port, Out: io.Discard, Err: io.Discard,
-		Ready: func(string) { eng.exit <- 2 },
+	err := run(context.Background(), eng, spec(site(t, http.StatusOK)), Options{
+		Out: io.Discard, Err: io.Discard,
+		ready: func(string) { eng.exit <- 2 },
 	})
-	if err == nil || err.Error() != "the site stopped with exit code 2 while running; its log is above" {
+	if err == nil || err.Error() != "the site stopped with exit code 2; its log is above" {
 		t.Errorf("error %v", err)
 	}
-	if eng.Calls() != "create start remove" {
+	if eng.Calls() != "create start remove id-1" {
 		t.Errorf("calls %q", eng.Calls())
 	}
 }
@@ -277,9 +373,9 @@ func TestRunWritesNothingAfterItReturns(t *testing.T) {
 	eng := newFakeEngine()
 	eng.lastWords = "the log stream's last words\n"
 	var out testenv.Buffer
-	err := Run(context.Background(), eng, Options{
-		Image: "x", Port: site(t, http.StatusOK), Out: &out, Err: io.Discard,
-		Ready: func(string) { eng.exit <- 0 },
+	err := run(context.Background(), eng, spec(site(t, http.StatusOK)), Options{
+		Out: &out, Err: io.Discard,
+		ready: func(string) { eng.exit <- 0 },
 	})
 	if err == nil {
 		t.Fatal("a site that stopped gave no error")
@@ -287,27 +383,10 @@ func TestRunWritesNothingAfterItReturns(t *testing.T) {
 	returned := out.String()
 	time.Sleep(100 * time.Millisecond)
 	if later := out.String(); later != returned {
-		t.Errorf("Run wrote %q after it returned", strings.TrimPrefix(later, returned))
+		t.Errorf("run wrote %q after it returned", strings.TrimPrefix(later, returned))
 	}
 	if !strings.HasSuffix(returned, eng.lastWords) {
-		t.Errorf("the log's last words were not shown before Run returned: %q", returned)
-	}
-}
-
-func TestSiteEnv(t *testing.T) {
-	tests := []struct {
-		env  map[string]string
-		want string
-	}{
-		{map[string]string{}, ""},
-		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "DOCKERHUB_PASS": "pw", "PORT": "9000"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/1"},
-		{map[string]string{"SENTRY_DSN": " ", "SENTRY_ENVIRONMENT": "local"}, "SENTRY_ENVIRONMENT=local"},
-		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "SENTRY_ENVIRONMENT": "local", "HEROKU_API_KEY": "k"}, "SENTRY_DSN=https://k@o1.ingest.sentry.io/1 SENTRY_ENVIRONMENT=local"},
-	}
-	for _, tt := range tests {
-		if got := strings.Join(SiteEnv(settings.Map(tt.env)), " "); got != tt.want {
-			t.Errorf("SiteEnv(%v) = %q, want %q", tt.env, got, tt.want)
-		}
+		t.Errorf("the log's last words were not shown before run returned: %q", returned)
 	}
 }
 
@@ -318,27 +397,50 @@ func TestCheckPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	err = CheckPort(context.Background(), port)
+	err = checkPort(context.Background(), port)
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), fmt.Sprintf("port %d on 127.0.0.1 is already in use", port)) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("PORT=%d", port+1)) {
 		t.Errorf("busy port: %v", err)
 	}
 	_ = l.Close()
-	if err := CheckPort(context.Background(), port); err != nil {
+	if err := checkPort(context.Background(), port); err != nil {
 		t.Errorf("free port: %v", err)
 	}
 }
 
-func TestParsePort(t *testing.T) {
-	for in, want := range map[string]int{"8000": 8000, "1": 1, "65535": 65535, "0": 0, "65536": 0, "http": 0, "": 0, "-1": 0} {
-		got, err := ParsePort(in)
-		if got != want || (err != nil) != (want == 0) {
-			t.Errorf("ParsePort(%q) = %d, %v", in, got, err)
+func TestAlive(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pid  int
+		want bool
+	}{
+		{"this process", os.Getpid(), true},
+		{"its parent", os.Getppid(), true},
+		{"a process that has exited", deadPID(t), false},
+		{"no process", 0, false},
+		{"a negative ID", -1, false},
+	} {
+		if got := alive(tt.pid); got != tt.want {
+			t.Errorf("alive(%d), %s = %v, want %v", tt.pid, tt.name, got, tt.want)
 		}
-		if err != nil && !strings.Contains(err.Error(), "PORT=") {
-			t.Errorf("message %q does not say how to fix it", err)
-		}
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// Killed, not yet reaped: a zombie, as runLocal is for a moment after
+	// kill -9 where PID 1 is slow to reap orphans.
+	zombie := exec.Command(os.Args[0], "-test.run=^$")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = zombie.Wait() }()
+	_ = zombie.Process.Kill()
+	for deadline := time.Now().Add(5 * time.Second); alive(zombie.Process.Pid) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if alive(zombie.Process.Pid) {
+		t.Error("a killed process that is not yet reaped counts as alive")
 	}
 }
 
@@ -346,7 +448,7 @@ func TestParsePort(t *testing.T) {
 // it in the background and exits, and it must notice.
 func TestWithParent(t *testing.T) {
 	if file := os.Getenv("RUNLOCAL_PARENT_PROBE"); file != "" {
-		ctx, stop := WithParent(context.Background())
+		ctx, stop := withParent(context.Background())
 		defer stop()
 		select {
 		case <-ctx.Done():
@@ -367,8 +469,8 @@ func TestWithParent(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if got, err := os.ReadFile(file); err == nil {
-			if string(got) != ErrParentGone.Error() {
-				t.Errorf("cause %q, want ErrParentGone", got)
+			if string(got) != errParentGone.Error() {
+				t.Errorf("cause %q, want errParentGone", got)
 			}
 			return
 		}
