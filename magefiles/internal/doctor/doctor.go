@@ -1,12 +1,14 @@
 // Package doctor checks that a machine and its environment are ready for a
 // stage of the pipeline, and says how to fix what is not: the Go toolchain,
 // the Docker engine, the tools the tests and linters need, the git checkout,
-// every environment variable the stage reads (set or not, never its value)
-// and, when asked to go online, whether the registries and Heroku accept
-// the credentials and whether the Heroku app runs on the container stack.
+// every environment variable the stage reads (set, unset or invalid, as the
+// settings catalogue says; never the value of a secret) and, when asked to
+// go online, whether the registries and Heroku accept the credentials and
+// whether the Heroku app can run a container image.
 //
 // It is what a newcomer runs first, and what a failing CircleCI job runs to
-// explain itself.
+// explain itself. It is the one package that reads a settings.Env itself:
+// diagnosing the environment is its job.
 package doctor
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
@@ -40,6 +43,21 @@ const (
 // Stages lists every stage in pipeline order.
 var Stages = []Stage{Test, Build, Push, Deploy}
 
+// stageOf gives the stage that runs each target the settings catalogue
+// names, for the targets the stages run.
+var stageOf = map[string]Stage{
+	settings.Test: Test, settings.Lint: Test, settings.Build: Build, settings.Push: Push, settings.Deploy: Deploy,
+}
+
+// stagesOf returns the stages that run targets, in pipeline order.
+func stagesOf(targets []string) []Stage {
+	var out []Stage
+	for _, t := range targets {
+		out = append(out, stageOf[t]) // "" for the others, which intersect drops
+	}
+	return intersect(Stages, out)
+}
+
 // ParseStages reads a list of stages separated by commas; "" and "all" mean
 // every stage.
 func ParseStages(s string) ([]Stage, error) {
@@ -47,44 +65,29 @@ func ParseStages(s string) ([]Stage, error) {
 	if s == "" || s == "all" {
 		return Stages, nil
 	}
-	var out []Stage
-	for _, name := range strings.Split(s, ",") {
+	var asked []Stage
+	for name := range strings.SplitSeq(s, ",") {
 		st := Stage(strings.TrimSpace(name))
 		if !slices.Contains(Stages, st) {
 			return nil, fmt.Errorf("unknown stage %q: choose test, build, push, deploy or all (e.g. -stage=push)", name)
 		}
-		if !slices.Contains(out, st) {
-			out = append(out, st)
-		}
+		asked = append(asked, st)
 	}
-	slices.SortFunc(out, func(a, b Stage) int { return slices.Index(Stages, a) - slices.Index(Stages, b) })
-	return out, nil
-}
-
-// Engine is what the doctor asks of a Docker engine; *docker.Engine has it.
-type Engine interface {
-	Version(ctx context.Context) (docker.Version, error)
-	Login(ctx context.Context, auth docker.Auth) error
-	Close() error
-}
-
-// Heroku is what the doctor asks of the Heroku Platform API;
-// *heroku.Client has it.
-type Heroku interface {
-	Account(ctx context.Context) (heroku.Account, error)
-	App(ctx context.Context, name string) (heroku.App, error)
+	return intersect(Stages, asked), nil
 }
 
 // A Doctor runs the checks. Each way it looks at the world is a field, so
 // that tests can give it another world; New gives it the real one.
 type Doctor struct {
 	Env       settings.Env
-	Dir       string                                    // the repository's root: its go.mod, the schema's default place
+	Dir       string                                    // the repository's root: its go.mod; relative paths start there
 	GoVersion func(ctx context.Context) (string, error) // the go command's version, e.g. go1.26.8
 	LookPath  func(file string) (string, error)
 	Git       func(ctx context.Context) (gitinfo.Info, error)
-	Docker    func(ctx context.Context) (Engine, error)
-	Heroku    func(cfg heroku.Config) Heroku
+	Docker    func(ctx context.Context) (docker.Version, error) // what the engine says of itself
+	// Online checks.
+	Heroku    func(cfg heroku.Config) (*heroku.Client, error)
+	CheckPush func(ctx context.Context, img registry.Image) error
 	// Timeout bounds each online check; zero means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -93,9 +96,9 @@ type Doctor struct {
 const DefaultTimeout = 20 * time.Second
 
 // New returns a Doctor for the repository at dir, the process environment,
-// the Docker engine it names and the Heroku API. Child processes (go, git)
-// run through r; what they print when they fail is left to the table,
-// unless r is verbose.
+// the Docker engine it names, the registries and the Heroku API. Child
+// processes (go, git) run through r; what they print when they fail is left
+// to the table, unless r is verbose.
 func New(r *runner.Runner, dir string) *Doctor {
 	quiet := *r
 	if !quiet.Verbose {
@@ -107,14 +110,9 @@ func New(r *runner.Runner, dir string) *Doctor {
 		GoVersion: func(ctx context.Context) (string, error) { return goVersion(ctx, r, dir) },
 		LookPath:  exec.LookPath,
 		Git:       func(ctx context.Context) (gitinfo.Info, error) { return gitinfo.Read(ctx, &quiet, dir) },
-		Docker: func(ctx context.Context) (Engine, error) {
-			e, err := docker.Connect(ctx)
-			if err != nil {
-				return nil, err // not a nil *docker.Engine in a non-nil Engine
-			}
-			return e, nil
-		},
-		Heroku: func(cfg heroku.Config) Heroku { return heroku.New(cfg) },
+		Docker:    engineVersion,
+		Heroku:    heroku.New,
+		CheckPush: registry.CheckPush,
 	}
 }
 
@@ -131,58 +129,58 @@ func goVersion(ctx context.Context, r *runner.Runner, dir string) (string, error
 	return v, err
 }
 
+// engineVersion connects to the Docker engine the environment names and
+// asks what it is.
+func engineVersion(ctx context.Context) (docker.Version, error) {
+	e, err := docker.Connect(ctx)
+	if err != nil {
+		return docker.Version{}, err
+	}
+	defer func() { _ = e.Close() }()
+	return e.Version(ctx)
+}
+
 // Run runs the checks the stages need (the online ones too when online) and
 // returns their results.
 func (d *Doctor) Run(ctx context.Context, stages []Stage, online bool) *Report {
 	red := redact.New(settings.Secrets(d.Env)...)
 	rep := &Report{Stages: stages, Online: online, redactor: red}
 	add := func(res Result) {
-		for _, st := range res.Stages {
-			if slices.Contains(stages, st) {
-				res.Stages = intersect(res.Stages, stages)
-				res.Detail = red.String(res.Detail)
-				res.Fix = red.String(res.Fix)
-				rep.Results = append(rep.Results, res)
-				return
-			}
+		if res.Stages = intersect(res.Stages, stages); len(res.Stages) > 0 {
+			res.Detail, res.Fix = red.String(res.Detail), red.String(res.Fix)
+			rep.Results = append(rep.Results, res)
 		}
 	}
+	wants := func(some ...Stage) bool { return len(intersect(stages, some)) > 0 }
+
 	add(d.goToolchain(ctx))
-	engine, res := d.dockerEngine(ctx, stages) // every stage uses it
-	add(res)
-	if engine != nil {
-		defer func() { _ = engine.Close() }()
+	if wants(engineStages...) {
+		add(d.dockerEngine(ctx, stages))
 	}
-	if len(intersect(stages, []Stage{Build, Push, Deploy})) > 0 {
+	if wants(Build, Push, Deploy) {
 		add(d.gitCheckout(ctx, stages))
 	}
-	add(d.tool(Test, tool{
-		name: "docker-registry", alias: "registry", why: "the integration tests start it",
-		fix: "sudo apt-get install docker-registry (or sudo .ci/setup)", skippedWithout: true,
-	}))
-	add(d.tool(Test, tool{
-		name: "shellcheck", why: "mage lint checks the shell scripts with it",
-		fix: "sudo apt-get install shellcheck (brew install shellcheck on macOS)",
-	}))
-	add(d.tool(Test, tool{
-		name: "wrk", why: "the load test and mage bench run it",
-		fix: "sudo apt-get install wrk (brew install wrk on macOS)", skippedWithout: true,
-	}))
-	add(d.circleCISchema())
-	for _, v := range variables {
+	for _, t := range tools {
+		add(d.tool(t))
+	}
+	for _, v := range settings.All {
 		add(d.variable(v, stages))
 	}
-	if partial := d.sentryPartial(); partial.Check != "" {
-		add(partial)
-	}
+	add(d.sentryPartial())
 	if online {
-		for _, res := range d.onlineChecks(ctx, engine, stages) {
-			add(res)
+		if wants(Push, Deploy) {
+			add(d.imageRegistry(ctx))
+		}
+		if wants(Deploy) {
+			for _, res := range d.herokuChecks(ctx) {
+				add(res)
+			}
 		}
 	}
 	return rep
 }
 
+// intersect returns the stages in both a and b, in pipeline order.
 func intersect(a, b []Stage) []Stage {
 	var out []Stage
 	for _, s := range Stages {
@@ -193,19 +191,8 @@ func intersect(a, b []Stage) []Stage {
 	return out
 }
 
-// timeout returns the bound of one online check.
-func (d *Doctor) timeout() time.Duration {
-	if d.Timeout > 0 {
-		return d.Timeout
-	}
-	return DefaultTimeout
-}
-
 // firstLine keeps an error's first line: a table cell is one line.
 func firstLine(err error) string {
-	msg := err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	return msg
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
@@ -24,67 +28,8 @@ const (
 	sentryTok = "sentry-s3cret-token"
 )
 
-// fakeEngine is a Docker engine whose registries accept one password each.
-type fakeEngine struct {
-	versionErr error
-	accept     map[string]docker.Auth // by ServerAddress
-	logins     []docker.Auth
-	closed     bool
-}
-
-func (f *fakeEngine) Version(context.Context) (docker.Version, error) {
-	if f.versionErr != nil {
-		return docker.Version{}, f.versionErr
-	}
-	return docker.Version{Engine: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "amd64"}, nil
-}
-
-func (f *fakeEngine) Login(_ context.Context, a docker.Auth) error {
-	f.logins = append(f.logins, a)
-	if want, ok := f.accept[a.ServerAddress]; ok && want == a {
-		return nil
-	}
-	return fmt.Errorf("%s refused user %s with password %s: unauthorized", a.ServerAddress, a.Username, a.Password)
-}
-
-func (f *fakeEngine) Close() error { f.closed = true; return nil }
-
-// fakeHeroku is a Platform API that knows one key and some apps.
-type fakeHeroku struct {
-	key   string
-	apps  map[string]heroku.App
-	cfg   heroku.Config // the last client's
-	calls []string
-}
-
-func (f *fakeHeroku) client(cfg heroku.Config) Heroku {
-	f.cfg = cfg
-	return &fakeHerokuClient{f: f, cfg: cfg}
-}
-
-type fakeHerokuClient struct {
-	f   *fakeHeroku
-	cfg heroku.Config
-}
-
-func (c *fakeHerokuClient) Account(context.Context) (heroku.Account, error) {
-	c.f.calls = append(c.f.calls, "account")
-	if c.cfg.APIKey != c.f.key {
-		return heroku.Account{}, fmt.Errorf("unauthorized: invalid credentials provided (key %s)", c.cfg.APIKey)
-	}
-	return heroku.Account{Email: "ops@example.com"}, nil
-}
-
-func (c *fakeHerokuClient) App(_ context.Context, name string) (heroku.App, error) {
-	c.f.calls = append(c.f.calls, "app "+name)
-	app, ok := c.f.apps[name]
-	if !ok {
-		return heroku.App{}, fmt.Errorf("not_found: couldn't find that app (%s)", name)
-	}
-	return app, nil
-}
-
-// fullEnv sets every variable a deploy reads.
+// fullEnv sets every variable a deploy reads, but HEROKU_API_URL, which
+// newWorld points at its fake API.
 func fullEnv() map[string]string {
 	return map[string]string{
 		"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": hubPass,
@@ -94,29 +39,39 @@ func fullEnv() map[string]string {
 }
 
 type world struct {
-	doctor *Doctor
-	engine *fakeEngine
-	heroku *fakeHeroku
+	doctor  *Doctor
+	api     *herokutest.Server
+	clients []heroku.Config           // the Heroku clients made
+	accept  map[string]registry.Image // by Ref: the credentials each registry repository takes
+	pushes  []registry.Image          // what CheckPush was asked
 }
 
-// newWorld returns a doctor for a repository with the schema next to it, a
-// clean checkout, Go 1.26.8, every tool installed, an engine and registries
-// that accept fullEnv's credentials, and a container-stack app on Heroku.
+// newWorld returns a doctor for a repository with a clean checkout, Go
+// 1.26.8, every tool installed, an engine, registries that accept
+// fullEnv's credentials, and the fake Heroku API (which HEROKU_API_URL
+// names unless env does) with a container-stack app, an app on a
+// buildpack stack and a Fir app.
 func newWorld(t *testing.T, env map[string]string) *world {
 	t.Helper()
-	root := t.TempDir()
-	dir := filepath.Join(root, "repo")
-	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/x\n\ngo 1.26.0\n")
-	writeFile(t, filepath.Join(root, "shared/circleci/schema.json"), "{}")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/x\n\ngo 1.26.0 // the oldest we test\n")
 	w := &world{
-		engine: &fakeEngine{accept: map[string]docker.Auth{
-			"docker.io":           {Username: "alice", Password: hubPass, ServerAddress: "docker.io"},
-			"registry.heroku.com": {Username: "_", Password: herokuKey, ServerAddress: "registry.heroku.com"},
-		}},
-		heroku: &fakeHeroku{key: herokuKey, apps: map[string]heroku.App{
-			"oc-lettings-prod": {Name: "oc-lettings-prod", Stack: "container", WebURL: "https://oc-lettings-prod.herokuapp.com/"},
-			"old-app":          {Name: "old-app", Stack: "heroku-24", BuildStack: "heroku-24"},
-		}},
+		api: herokutest.NewServer(herokuKey),
+		accept: map[string]registry.Image{
+			"alice/oc-lettings":                        {Ref: "alice/oc-lettings", User: "alice", Password: hubPass},
+			"registry.heroku.com/oc-lettings-prod/web": {Ref: "registry.heroku.com/oc-lettings-prod/web", User: "_", Password: herokuKey},
+		},
+	}
+	t.Cleanup(w.api.Close)
+	w.api.AddApp(herokutest.App{Name: "oc-lettings-prod"})
+	w.api.AddApp(herokutest.App{Name: "old-app", Stack: "heroku-24"})
+	w.api.AddApp(herokutest.App{Name: "fir-app", Generation: "fir"})
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	if _, ok := env["HEROKU_API_URL"]; !ok {
+		env["HEROKU_API_URL"] = w.api.URL
 	}
 	w.doctor = &Doctor{
 		Env:       settings.Map(env),
@@ -126,10 +81,28 @@ func newWorld(t *testing.T, env map[string]string) *world {
 		Git: func(context.Context) (gitinfo.Info, error) {
 			return gitinfo.Info{Commit: "0123456789abcdef0123456789abcdef01234567"}, nil
 		},
-		Docker: func(context.Context) (Engine, error) { return w.engine, nil },
-		Heroku: w.heroku.client,
+		Docker: func(context.Context) (docker.Version, error) {
+			return docker.Version{Engine: "20.10.24", APIVersion: "1.41", OS: "linux", Arch: "amd64"}, nil
+		},
+		Heroku: func(cfg heroku.Config) (*heroku.Client, error) {
+			w.clients = append(w.clients, cfg)
+			cfg.Retry = heroku.RetryPolicy{MinDelay: time.Millisecond} // the default attempts, quickly
+			return heroku.New(cfg)
+		},
+		CheckPush: w.checkPush,
 	}
 	return w
+}
+
+// checkPush is a registry that takes w.accept's credentials, and echoes
+// the password it was given when it refuses them.
+func (w *world) checkPush(_ context.Context, img registry.Image) error {
+	w.pushes = append(w.pushes, img)
+	if w.accept[img.Ref] == img {
+		return nil
+	}
+	refused := &registry.AuthError{Registry: registry.HostOf(img.Ref), User: img.User}
+	return fmt.Errorf("%w (it was sent the password %s)", refused, img.Password)
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -184,6 +157,16 @@ func result(t testing.TB, rep *Report, check string) Result {
 	return Result{}
 }
 
+func failed(rep *Report) []string {
+	var out []string
+	for _, r := range rep.Results {
+		if r.Status == Fail {
+			out = append(out, r.Check)
+		}
+	}
+	return out
+}
+
 func TestParseStages(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -220,19 +203,38 @@ func TestEverythingReady(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Is this machine ready for test, build, push and deploy? (online",
-		"\nDocker engine all ok 20.10.24, API 1.41, linux/amd64\n",
+		"\nDocker engine test build push ok 20.10.24, API 1.41, linux/amd64\n",
+		"\nDocker Hub credentials push deploy ok accepted: alice may push to alice/oc-lettings\n",
+		"\nHeroku API key deploy ok accepted, account " + herokutest.Email + "\n",
 		"\nHeroku app deploy ok oc-lettings-prod, container stack, https://oc-lettings-prod.herokuapp.com/\n",
+		"\nHeroku registry credentials deploy ok accepted: _ may push to registry.heroku.com/oc-lettings-prod/web\n",
+		"\nHEROKU_API_KEY deploy ok set (a secret: its value is never shown)\n",
+		"\nDOCKER_REGISTRY build push deploy ok not set: the default is docker.io\n",
+		"\nCIRCLECI_SCHEMA test ok not set: the pinned schema, downloaded once and cached\n",
 		"\nReady for test, build, push, deploy.\n",
 	} {
 		if !strings.Contains(squeeze(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if !w.engine.closed {
-		t.Error("the engine connection was not closed")
+	if len(w.clients) != 1 || w.clients[0].APIURL != w.api.URL || w.clients[0].APIKey != herokuKey {
+		t.Errorf("Heroku clients made = %+v, want one with the fake's URL and the key", w.clients)
 	}
-	if got := w.heroku.cfg; got.APIURL != "https://api.heroku.com" || got.APIKey != herokuKey {
-		t.Errorf("Heroku client config = %+v, want the default API URL and the key", got)
+}
+
+// TestEveryVariableReadHasARow checks that the rows come from the
+// settings catalogue: one per variable a requested stage reads.
+func TestEveryVariableReadHasARow(t *testing.T) {
+	targets := map[Stage][]string{Test: {"test", "lint"}, Build: {"build"}, Push: {"push"}, Deploy: {"deploy"}}
+	for _, st := range Stages {
+		rep, _ := newWorld(t, nil).run(t, []Stage{st}, false)
+		for _, v := range settings.All {
+			reads := slices.ContainsFunc(targets[st], func(target string) bool { return slices.Contains(v.Reads, target) })
+			has := slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == v.Name })
+			if reads != has {
+				t.Errorf("stage %s: %s has a row: %v; the stage reads it: %v", st, v.Name, has, reads)
+			}
+		}
 	}
 }
 
@@ -241,13 +243,6 @@ func TestEverythingReady(t *testing.T) {
 func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 	dockerHub := map[string]string{"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": hubPass}
 	herokuVars := map[string]string{"HEROKU_API_KEY": herokuKey, "HEROKU_APP_NAME": "oc-lettings-prod"}
-	withCI := func(env map[string]string) map[string]string {
-		out := map[string]string{"CI": "true"}
-		for k, v := range env {
-			out[k] = v
-		}
-		return out
-	}
 	tests := []struct {
 		stage  Stage
 		env    map[string]string
@@ -260,21 +255,14 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 		{Push, map[string]string{"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": "  "}, []string{"DOCKERHUB_PASS"}, "not ready for push: 1 problem,"},
 		{Push, dockerHub, nil, ""},
 		{Deploy, dockerHub, []string{"HEROKU_API_KEY", "HEROKU_APP_NAME"}, "not ready for deploy: 2 problems"},
-		{Deploy, herokuVars, nil, ""}, // deploys the image on this machine
-		{Deploy, withCI(herokuVars), []string{"DOCKERHUB_USERNAME"}, "not ready for deploy: 1 problem"},
+		{Deploy, herokuVars, []string{"DOCKERHUB_USERNAME"}, "not ready for deploy: 1 problem"}, // deploy copies the image from Docker Hub
 		{Deploy, fullEnv(), nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s with %d variables", tt.stage, len(tt.env)), func(t *testing.T) {
 			rep, out := newWorld(t, tt.env).run(t, []Stage{tt.stage}, false)
-			var failed []string
-			for _, r := range rep.Results {
-				if r.Status == Fail {
-					failed = append(failed, r.Check)
-				}
-			}
-			if !slices.Equal(failed, tt.failed) {
-				t.Errorf("failed rows = %q, want %q\n%s", failed, tt.failed, out)
+			if got := failed(rep); !slices.Equal(got, tt.failed) {
+				t.Errorf("failed rows = %q, want %q\n%s", got, tt.failed, out)
 			}
 			err := rep.Err()
 			if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
@@ -285,22 +273,76 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 }
 
 func TestAMissingVariableSaysHowToSetIt(t *testing.T) {
-	rep, out := newWorld(t, map[string]string{"DOCKERHUB_USERNAME": "alice"}).run(t, []Stage{Push}, false)
+	rep, out := newWorld(t, map[string]string{"DOCKERHUB_USERNAME": "alice"}).run(t, []Stage{Push, Deploy}, false)
 	r := result(t, rep, "DOCKERHUB_PASS")
 	if r.Detail != "not set: push needs it" ||
-		r.Fix != "export DOCKERHUB_PASS=<Docker Hub password or access token, for push and pull>; in CircleCI, put it in the dockerhub context" {
+		r.Fix != "export DOCKERHUB_PASS=<Docker Hub password or, better, an access token>; in CircleCI, put it in the dockerhub context" ||
+		!slices.Equal(r.Stages, []Stage{Push}) {
 		t.Errorf("row = %+v", r)
 	}
-	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS FAIL not set: push needs it\nfix: export DOCKERHUB_PASS=") {
+	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS push FAIL not set: push needs it\nfix: export DOCKERHUB_PASS=") {
 		t.Errorf("the fix is not printed under its row:\n%s", out)
+	}
+	if got := result(t, rep, "HEROKU_APP_NAME").Detail; got != "not set: deploy needs it" {
+		t.Errorf("HEROKU_APP_NAME says %q", got)
 	}
 	if got := result(t, rep, "DOCKERHUB_USERNAME").Detail; got != "set" {
 		t.Errorf("a set variable's row says %q, want just \"set\"", got)
 	}
+	if !strings.Contains(out, "Not ready for push (1 problem), deploy (2 problems): each problem has its fix in the table.") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+// TestAnInvalidValueIsNotReady: each of these values makes the target
+// that reads it stop at once, so the doctor must not say ready.
+func TestAnInvalidValueIsNotReady(t *testing.T) {
+	tests := []struct {
+		name, value string
+		stage       Stage
+		detail      string // what the row says after "invalid: "
+	}{
+		{"HEROKU_APP_NAME", "Bad_App!", Deploy, `"Bad_App!" is not a Heroku app name`},
+		{"HEROKU_API_URL", "http://api.heroku.com", Deploy, "http://api.heroku.com: a secret is sent there, so it must be https"},
+		{"DOCKERHUB_USERNAME", "Alice Smith", Push, `"Alice Smith" cannot be part of an image name`},
+		{"DOCKERHUB_USERNAME", "Alice Smith", Build, `"Alice Smith" cannot be part of an image name`},
+		{"IMAGE_NAME", "OC/Lettings", Push, `"OC/Lettings" is not an image repository name`},
+		{"DOCKER_REGISTRY", "https://ghcr.io", Deploy, `"https://ghcr.io" is not a registry host`},
+		{"CIRCLECI_SCHEMA", "/nowhere/schema.json", Test, "names a file mage lint cannot read (open /nowhere/schema.json: no such file or directory)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" for "+string(tt.stage), func(t *testing.T) {
+			env := fullEnv()
+			env[tt.name] = tt.value
+			rep, out := newWorld(t, env).run(t, []Stage{tt.stage}, false)
+			r := result(t, rep, tt.name)
+			if r.Status != Fail || !strings.HasPrefix(r.Detail, "invalid: "+tt.detail) || !strings.HasPrefix(r.Fix, "export "+tt.name+"=<") {
+				t.Errorf("row = %+v", r)
+			}
+			if got := failed(rep); !slices.Equal(got, []string{tt.name}) {
+				t.Errorf("failed rows = %q, want only %s", got, tt.name)
+			}
+			if err := rep.Err(); err == nil || strings.Contains(out, "Ready for") {
+				t.Errorf("Err = %v with an invalid %s:\n%s", err, tt.name, out)
+			}
+		})
+	}
+}
+
+func TestTheCircleCISchema(t *testing.T) {
+	w := newWorld(t, map[string]string{"CIRCLECI_SCHEMA": "../schema.json"}) // relative to the repository
+	writeFile(t, filepath.Join(w.doctor.Dir, "../schema.json"), "{}")
+	rep, _ := w.run(t, []Stage{Test}, false)
+	if r := result(t, rep, "CIRCLECI_SCHEMA"); r.Status != OK || r.Detail != "set" {
+		t.Errorf("a readable schema: %+v", r)
+	}
+	if slices.ContainsFunc(rep.Results, func(r Result) bool { return strings.Contains(r.Check, "CircleCI") }) {
+		t.Errorf("another row for the schema: %q", statuses(rep))
+	}
 }
 
 func TestTheDockerEngine(t *testing.T) {
-	down := errors.New("cannot reach the Docker engine at unix:///var/run/docker.sock (connection refused)")
+	down := fmt.Errorf("cannot reach the Docker engine at unix:///var/run/docker.sock (nothing answers there): %s", engineFix)
 	tests := []struct {
 		name   string
 		stages []Stage
@@ -310,7 +352,7 @@ func TestTheDockerEngine(t *testing.T) {
 		{"the tests skip without it", []Stage{Test}, false, Warn},
 		{"in CI the tests fail without it", []Stage{Test}, true, Fail},
 		{"build cannot do without it", []Stage{Build}, false, Fail},
-		{"deploy cannot do without it", []Stage{Deploy}, false, Fail},
+		{"push cannot do without it", []Stage{Test, Push}, false, Fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,30 +361,34 @@ func TestTheDockerEngine(t *testing.T) {
 				env["CI"] = "true"
 			}
 			w := newWorld(t, env)
-			w.doctor.Docker = func(context.Context) (Engine, error) { return nil, down }
+			w.doctor.Docker = func(context.Context) (docker.Version, error) { return docker.Version{}, down }
 			rep, out := w.run(t, tt.stages, true)
 			r := result(t, rep, "Docker engine")
-			if r.Status != tt.want || !strings.HasPrefix(r.Detail, down.Error()) || !strings.Contains(r.Fix, "start Docker Desktop or dockerd") {
+			if r.Status != tt.want || !strings.HasPrefix(r.Detail, "cannot reach the Docker engine at unix:///var/run/docker.sock (nothing answers there)") ||
+				strings.Contains(r.Detail, "Docker Desktop") || r.Fix != engineFix {
 				t.Errorf("row = %+v, want status %s with the engine's error and how to start one", r, tt.want)
 			}
 			if (tt.want == Fail) != (rep.Err() != nil) {
 				t.Errorf("Err = %v with the engine row %s", rep.Err(), r.Status)
 			}
-			if slices.Contains(tt.stages, Deploy) {
-				if got := result(t, rep, "Heroku registry login"); got.Status != Skip || got.Detail != "needs the Docker engine" {
-					t.Errorf("Heroku registry login without an engine = %+v\n%s", got, out)
+			if slices.Contains(tt.stages, Push) {
+				if got := result(t, rep, "Docker Hub credentials"); got.Status != OK {
+					t.Errorf("the registry check needs no engine: %+v\n%s", got, out)
 				}
 			}
 		})
 	}
 }
 
-func TestTheEngineAnswersButNotItsVersion(t *testing.T) {
-	w := newWorld(t, nil)
-	w.engine.versionErr = errors.New("asking the Docker engine for its version: EOF")
-	rep, _ := w.run(t, []Stage{Build}, false)
-	if r := result(t, rep, "Docker engine"); r.Status != Fail || !w.engine.closed {
-		t.Errorf("row = %+v, engine closed = %v", r, w.engine.closed)
+func TestDeployNeedsNoEngine(t *testing.T) {
+	w := newWorld(t, fullEnv())
+	w.doctor.Docker = func(context.Context) (docker.Version, error) {
+		t.Error("deploy asked the Docker engine")
+		return docker.Version{}, errors.New("no engine")
+	}
+	rep, out := w.run(t, []Stage{Deploy}, true)
+	if rep.Err() != nil || slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == "Docker engine" }) {
+		t.Errorf("deploy without an engine:\n%s", out)
 	}
 }
 
@@ -387,6 +433,12 @@ func TestTheGoToolchain(t *testing.T) {
 			t.Errorf("fix = %q", r.Fix)
 		}
 	}
+	w := newWorld(t, nil)
+	w.doctor.Dir = t.TempDir()
+	rep, _ := w.run(t, []Stage{Test}, false)
+	if r := result(t, rep, "Go"); r.Status != Fail || r.Fix != "run the doctor from the repository's root" {
+		t.Errorf("no go.mod: %+v", r)
+	}
 }
 
 func TestTheToolsTheTestsNeed(t *testing.T) {
@@ -424,45 +476,31 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 	}
 }
 
-func TestTheCircleCISchema(t *testing.T) {
-	w := newWorld(t, nil)
-	rep, _ := w.run(t, []Stage{Test}, false)
-	if r := result(t, rep, "CircleCI schema"); r.Status != OK {
-		t.Errorf("schema at its default place: %+v", r)
-	}
-
-	w.doctor.Dir = t.TempDir() // no ../shared next to it
-	writeFile(t, filepath.Join(w.doctor.Dir, "go.mod"), "module x\n\ngo 1.26.0\n")
-	rep, _ = w.run(t, []Stage{Test}, false)
-	if r := result(t, rep, "CircleCI schema"); r.Status != Warn || !strings.Contains(r.Fix, "set CIRCLECI_SCHEMA") || rep.Err() != nil {
-		t.Errorf("schema absent from its default place: %+v, Err %v; want a warning only", r, rep.Err())
-	}
-
-	w.doctor.Env = settings.Map(map[string]string{"CIRCLECI_SCHEMA": "/nowhere/schema.json"})
-	rep, _ = w.run(t, []Stage{Test}, false)
-	if r := result(t, rep, "CircleCI schema"); r.Status != Fail || strings.Contains(r.Detail, "/nowhere") {
-		t.Errorf("CIRCLECI_SCHEMA naming no file: %+v; want a failure that does not print the value", r)
-	}
-}
-
 func TestHalfConfiguredSentryWarns(t *testing.T) {
 	env := fullEnv()
 	delete(env, "SENTRY_PROJECT")
 	rep, _ := newWorld(t, env).run(t, []Stage{Deploy}, false)
 	r := result(t, rep, "Sentry releases")
-	if r.Status != Warn || r.Detail != "SENTRY_AUTH_TOKEN, SENTRY_ORG set but not SENTRY_PROJECT: deploy records no Sentry release" || rep.Err() != nil {
+	if r.Status != Warn || r.Detail != "SENTRY_PROJECT not set, but the other release settings are: deploy records no Sentry release" || rep.Err() != nil {
 		t.Errorf("row = %+v, Err = %v", r, rep.Err())
+	}
+	for _, env := range []map[string]string{fullEnv(), nil} {
+		rep, _ := newWorld(t, env).run(t, []Stage{Deploy}, false)
+		if slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == "Sentry releases" }) {
+			t.Errorf("a Sentry row with all three or none set: %q", statuses(rep))
+		}
 	}
 }
 
 func TestOfflineAsksNoOne(t *testing.T) {
 	w := newWorld(t, fullEnv())
 	rep, out := w.run(t, Stages, false)
-	if len(w.engine.logins) > 0 || len(w.heroku.calls) > 0 {
-		t.Errorf("offline, the doctor logged in %d times and called Heroku %q", len(w.engine.logins), w.heroku.calls)
+	if len(w.pushes) > 0 || len(w.clients) > 0 || len(w.api.Requests()) > 0 {
+		t.Errorf("offline, the doctor asked registries %d times, made %d Heroku clients and sent %q",
+			len(w.pushes), len(w.clients), w.api.Requests())
 	}
 	for _, r := range rep.Results {
-		if strings.Contains(r.Check, "login") || strings.HasPrefix(r.Check, "Heroku") {
+		if strings.Contains(r.Check, "credentials") || strings.HasPrefix(r.Check, "Heroku") {
 			t.Errorf("offline row %s", r.Check)
 		}
 	}
@@ -472,65 +510,121 @@ func TestOfflineAsksNoOne(t *testing.T) {
 }
 
 func TestOnlineChecks(t *testing.T) {
+	serverError := "Heroku's API is failing: see https://status.heroku.com and try again later"
 	tests := []struct {
 		name  string
 		env   func(map[string]string)
+		fault herokutest.Fault // from the Heroku API, when it has a status
 		stage Stage
 		want  map[string]Status
-		fix   string // in the first failing row's fix
+		fix   string // the first failing row's fix
 	}{
 		{
 			name: "all accepted", env: func(map[string]string) {}, stage: Deploy,
-			want: map[string]Status{"Docker Hub login": OK, "Heroku API key": OK, "Heroku app": OK, "Heroku registry login": OK},
+			want: map[string]Status{"Docker Hub credentials": OK, "Heroku API key": OK, "Heroku app": OK, "Heroku registry credentials": OK},
 		},
 		{
 			name: "a wrong Docker Hub password", env: func(e map[string]string) { e["DOCKERHUB_PASS"] = "wrong-" + hubPass }, stage: Push,
-			want: map[string]Status{"Docker Hub login": Fail},
-			fix:  "check DOCKERHUB_USERNAME and DOCKERHUB_PASS",
+			want: map[string]Status{"Docker Hub credentials": Fail},
+			fix:  settings.DockerHubRefused,
 		},
 		{
 			name: "another registry", env: func(e map[string]string) { e["DOCKER_REGISTRY"] = "ghcr.io" }, stage: Push,
-			want: map[string]Status{"registry login": Fail},
+			want: map[string]Status{"registry credentials": Fail},
+			fix:  settings.DockerHubRefused,
+		},
+		{
+			name: "an invalid image name", env: func(e map[string]string) { e["IMAGE_NAME"] = "OC" }, stage: Push,
+			want: map[string]Status{"IMAGE_NAME": Fail, "Docker Hub credentials": Skip},
 		},
 		{
 			name: "a wrong Heroku key", env: func(e map[string]string) { e["HEROKU_API_KEY"] = "wrong-" + herokuKey }, stage: Deploy,
-			want: map[string]Status{"Docker Hub login": OK, "Heroku API key": Fail, "Heroku app": Skip, "Heroku registry login": Fail},
-			fix:  "heroku authorizations:create",
+			want: map[string]Status{"Docker Hub credentials": OK, "Heroku API key": Fail, "Heroku app": Skip, "Heroku registry credentials": Fail},
+			fix:  "HEROKU_API_KEY was refused: " + settings.HerokuRefused,
+		},
+		{
+			name: "the API fails on the account", env: func(map[string]string) {}, stage: Deploy,
+			fault: herokutest.Fault{Method: "GET", Path: "/account", Status: 500, Times: 10},
+			want:  map[string]Status{"Heroku API key": Fail, "Heroku app": Skip, "Heroku registry credentials": OK},
+			fix:   serverError,
+		},
+		{
+			name: "the API fails on the app", env: func(map[string]string) {}, stage: Deploy,
+			fault: herokutest.Fault{Method: "GET", Path: "/apps/oc-lettings-prod", Status: 503, Times: 10},
+			want:  map[string]Status{"Heroku API key": OK, "Heroku app": Fail},
+			fix:   serverError,
+		},
+		{
+			name: "no API there", env: func(e map[string]string) { e["HEROKU_API_URL"] = "http://127.0.0.1:1" }, stage: Deploy,
+			want: map[string]Status{"Heroku API key": Fail, "Heroku app": Skip},
+			fix:  "check HEROKU_API_URL and the network, then try again",
 		},
 		{
 			name: "an app that does not exist", env: func(e map[string]string) { e["HEROKU_APP_NAME"] = "typo-app" }, stage: Deploy,
 			want: map[string]Status{"Heroku API key": OK, "Heroku app": Fail},
-			fix:  "go tool mage heroku:create, or correct HEROKU_APP_NAME",
+			fix:  `app "typo-app" does not exist or this key cannot see it: check HEROKU_APP_NAME, or create the app with mage heroku:create`,
 		},
 		{
 			name: "an app on a buildpack stack", env: func(e map[string]string) { e["HEROKU_APP_NAME"] = "old-app" }, stage: Deploy,
 			want: map[string]Status{"Heroku app": Fail},
-			fix:  "heroku stack:set container -a old-app, or go tool mage heroku:create",
+			fix:  "heroku stack:set container -a old-app, or mage heroku:create, which does it",
+		},
+		{
+			name: "a Fir app", env: func(e map[string]string) { e["HEROKU_APP_NAME"] = "fir-app" }, stage: Deploy,
+			want: map[string]Status{"Heroku app": Fail},
+			fix:  "create a Cedar app with mage heroku:create and a new HEROKU_APP_NAME",
 		},
 		{
 			name: "no credentials at all", env: func(e map[string]string) { clear(e) }, stage: Deploy,
-			want: map[string]Status{"Docker Hub login": Skip, "Heroku API key": Skip, "Heroku app": Skip, "Heroku registry login": Skip},
+			want: map[string]Status{"Docker Hub credentials": Skip, "Heroku API key": Skip, "Heroku app": Skip, "Heroku registry credentials": Skip},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := fullEnv()
 			tt.env(env)
-			rep, out := newWorld(t, env).run(t, []Stage{tt.stage}, true)
-			fixed := false
+			w := newWorld(t, env)
+			if tt.fault.Status != 0 {
+				w.api.Fail(tt.fault)
+			}
+			rep, out := w.run(t, []Stage{tt.stage}, true)
 			for check, want := range tt.want {
-				r := result(t, rep, check)
-				if r.Status != want {
+				if r := result(t, rep, check); r.Status != want {
 					t.Errorf("%s = %s (%s), want %s", check, r.Status, r.Detail, want)
 				}
-				if tt.fix != "" && r.Status == Fail && strings.Contains(r.Fix, tt.fix) {
-					fixed = true
+			}
+			if tt.fix == "" {
+				return
+			}
+			for _, r := range rep.Results {
+				if r.Status == Fail {
+					if r.Fix != tt.fix || strings.Contains(r.Detail, r.Fix) {
+						t.Errorf("%s: fix = %q, want %q, and not in the detail %q", r.Check, r.Fix, tt.fix, r.Detail)
+					}
+					return
 				}
 			}
-			if tt.fix != "" && !fixed {
-				t.Errorf("no failing row's fix says %q:\n%s", tt.fix, out)
-			}
+			t.Errorf("no row failed:\n%s", out)
 		})
+	}
+}
+
+func TestEachOnlineCheckIsBounded(t *testing.T) {
+	w := newWorld(t, fullEnv())
+	w.doctor.Timeout = 50 * time.Millisecond
+	w.doctor.CheckPush = func(ctx context.Context, _ registry.Image) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	start := time.Now()
+	rep, out := w.run(t, []Stage{Push, Deploy}, true)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %s", elapsed)
+	}
+	for _, check := range []string{"Docker Hub credentials", "Heroku registry credentials"} {
+		if r := result(t, rep, check); r.Status != Fail || !strings.Contains(r.Detail, "deadline exceeded") {
+			t.Errorf("%s = %+v\n%s", check, r, out)
+		}
 	}
 }
 
@@ -540,8 +634,8 @@ func TestSecretsAreNeverShown(t *testing.T) {
 	env := fullEnv()
 	env["HEROKU_APP_NAME"] = "typo-app"
 	w := newWorld(t, env)
-	// Every login fails and echoes the password it was given.
-	w.engine.accept = nil
+	w.accept = nil // every registry refuses, and echoes the password it was given
+	w.api.Fail(herokutest.Fault{Path: "/account", Status: 500, Message: "no account for key " + herokuKey, Times: 10})
 	w.doctor.GoVersion = func(context.Context) (string, error) {
 		return "", errors.New("go: cannot fetch the toolchain with token " + sentryTok)
 	}
@@ -551,7 +645,7 @@ func TestSecretsAreNeverShown(t *testing.T) {
 			t.Errorf("the output shows the secret %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"password ********", "set (a secret: its value is never shown)"} {
+	for _, want := range []string{"password ********", "key ********", "token ********", "set (a secret: its value is never shown)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}

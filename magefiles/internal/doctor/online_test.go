@@ -14,7 +14,7 @@ import (
 
 // TestOnlineAgainstRealServices runs the doctor as mage doctor does, against
 // the real Docker engine, a real registry standing in for Docker Hub and
-// Heroku's registry, and the fake Heroku Platform API.
+// Heroku's registry (asked with no engine), and the fake Heroku Platform API.
 func TestOnlineAgainstRealServices(t *testing.T) {
 	testenv.Docker(t)
 	key := "heroku-key-for-doctor-test"
@@ -23,6 +23,7 @@ func TestOnlineAgainstRealServices(t *testing.T) {
 	t.Cleanup(api.Close)
 	api.AddApp(herokutest.App{Name: "oc-doctor-container"})
 	api.AddApp(herokutest.App{Name: "oc-doctor-buildpack", Stack: "heroku-24"})
+	api.AddApp(herokutest.App{Name: "oc-doctor-fir", Generation: "fir"})
 
 	env := func(change func(map[string]string)) settings.Env {
 		m := map[string]string{
@@ -41,21 +42,30 @@ func TestOnlineAgainstRealServices(t *testing.T) {
 	}{
 		{
 			name: "everything accepted", change: func(map[string]string) {},
-			want:   map[string]Status{"Docker engine": OK, "registry login": OK, "Heroku API key": OK, "Heroku app": OK, "Heroku registry login": OK},
+			want: map[string]Status{
+				"Docker engine": OK, "registry credentials": OK, "Heroku API key": OK, "Heroku app": OK, "Heroku registry credentials": OK,
+			},
 			detail: "accepted, account " + herokutest.Email,
 		},
 		{
 			name: "a wrong registry password", change: func(m map[string]string) { m["DOCKERHUB_PASS"] = "wrong-" + reg.Password },
-			want: map[string]Status{"registry login": Fail, "Heroku registry login": OK},
+			want:   map[string]Status{"registry credentials": Fail, "Heroku registry credentials": OK},
+			detail: "refused the credentials for user " + reg.User,
 		},
 		{
 			name: "a wrong API key", change: func(m map[string]string) { m["HEROKU_API_KEY"] = "wrong-" + key },
-			want: map[string]Status{"registry login": OK, "Heroku API key": Fail, "Heroku app": Skip, "Heroku registry login": Fail},
+			want:   map[string]Status{"registry credentials": OK, "Heroku API key": Fail, "Heroku app": Skip, "Heroku registry credentials": Fail},
+			detail: "HEROKU_API_KEY was refused",
 		},
 		{
 			name: "an app on a buildpack stack", change: func(m map[string]string) { m["HEROKU_APP_NAME"] = "oc-doctor-buildpack" },
 			want:   map[string]Status{"Heroku app": Fail},
 			detail: "heroku stack:set container -a oc-doctor-buildpack",
+		},
+		{
+			name: "a Fir app", change: func(m map[string]string) { m["HEROKU_APP_NAME"] = "oc-doctor-fir" },
+			want:   map[string]Status{"Heroku app": Fail},
+			detail: "create a Cedar app with mage heroku:create",
 		},
 	}
 	for _, tt := range tests {
@@ -103,8 +113,8 @@ func BenchmarkOffline(b *testing.B) {
 }
 
 // BenchmarkOnline measures mage doctor -online for every stage against the
-// real engine, a real registry and the fake Heroku API: two registry logins
-// through the engine and two Platform API calls on top of the offline work.
+// real engine, a real registry and the fake Heroku API: two registry checks
+// and two Platform API calls on top of the offline work.
 func BenchmarkOnline(b *testing.B) {
 	testenv.Docker(b)
 	key := "heroku-key-for-doctor-bench"
@@ -120,7 +130,7 @@ func BenchmarkOnline(b *testing.B) {
 	})
 	for b.Loop() {
 		rep := d.Run(context.Background(), []Stage{Push, Deploy}, true)
-		if r := result(b, rep, "Heroku registry login"); r.Status != OK {
+		if r := result(b, rep, "Heroku registry credentials"); r.Status != OK {
 			b.Fatalf("%+v", r)
 		}
 	}

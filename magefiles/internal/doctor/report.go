@@ -21,28 +21,15 @@ const (
 	Skip               // not checked: it needs something that is missing
 )
 
-func (s Status) String() string {
-	switch s {
-	case OK:
-		return "ok"
-	case Warn:
-		return "warn"
-	case Fail:
-		return "FAIL"
-	}
-	return "skip"
-}
+func (s Status) String() string { return [...]string{"ok", "warn", "FAIL", "skip"}[s] }
 
 // A Result is the outcome of one check: one row of the table.
 type Result struct {
 	Check  string  // what was checked: "Docker engine", "DOCKERHUB_PASS"
-	Stages []Stage // the requested stages that need it
+	Stages []Stage // the requested stages that need it; for a Fail, those it stands in the way of
 	Status Status
-	Detail string // what was found; never the value of a variable
+	Detail string // what was found; never the value of a secret
 	Fix    string // what to do about a Warn or a Fail
-	// Blocks lists the stages a Fail stands in the way of, when they are
-	// not all of Stages.
-	Blocks []Stage
 }
 
 func (r Result) ok(detail string) Result {
@@ -60,25 +47,14 @@ func (r Result) fail(detail, fix string) Result {
 	return r
 }
 
-// blocking narrows the stages a failure stands in the way of.
-func (r Result) blocking(stages ...Stage) Result {
-	r.Blocks = stages
+func (r Result) skip(detail string) Result {
+	r.Status, r.Detail = Skip, detail
 	return r
 }
 
-// blocked returns the stages a failed result stands in the way of.
-func (r Result) blocked() []Stage {
-	if r.Status != Fail {
-		return nil
-	}
-	if r.Blocks != nil {
-		return intersect(r.Blocks, r.Stages)
-	}
-	return r.Stages
-}
-
-func (r Result) skip(detail string) Result {
-	r.Status, r.Detail = Skip, detail
+// blocking narrows a failure's stages to those it stands in the way of.
+func (r Result) blocking(stages ...Stage) Result {
+	r.Stages = intersect(r.Stages, stages)
 	return r
 }
 
@@ -96,8 +72,10 @@ type Report struct {
 func (r *Report) NotReady() map[Stage]int {
 	out := map[Stage]int{}
 	for _, res := range r.Results {
-		for _, st := range res.blocked() {
-			out[st]++
+		for _, st := range res.Stages {
+			if res.Status == Fail {
+				out[st]++
+			}
 		}
 	}
 	return out
@@ -157,16 +135,11 @@ func (r *Report) Print(w io.Writer) {
 // Err returns an error naming the stages that are not ready, or nil.
 func (r *Report) Err() error {
 	notReady := r.NotReady()
-	if len(notReady) == 0 {
+	stages := slices.DeleteFunc(slices.Clone(r.Stages), func(st Stage) bool { return notReady[st] == 0 })
+	if len(stages) == 0 {
 		return nil
 	}
-	var stages []Stage
 	failures := 0
-	for _, st := range r.Stages {
-		if notReady[st] > 0 {
-			stages = append(stages, st)
-		}
-	}
 	for _, res := range r.Results {
 		if res.Status == Fail {
 			failures++
@@ -176,27 +149,30 @@ func (r *Report) Err() error {
 		and(stages), failures, plural(failures, "problem"))
 }
 
+// names returns the stages' names.
+func names(stages []Stage) []string {
+	out := make([]string, len(stages))
+	for i, s := range stages {
+		out[i] = string(s)
+	}
+	return out
+}
+
 // stageList names the stages of a row; "all" when they are every stage asked about.
 func stageList(stages, asked []Stage) string {
 	if slices.Equal(stages, asked) {
 		return "all"
 	}
-	names := make([]string, len(stages))
-	for i, s := range stages {
-		names[i] = string(s)
-	}
-	return strings.Join(names, " ")
+	return strings.Join(names(stages), " ")
 }
 
+// and joins the stages' names as a sentence does: "test, push and deploy".
 func and(stages []Stage) string {
-	names := make([]string, len(stages))
-	for i, s := range stages {
-		names[i] = string(s)
+	n := names(stages)
+	if len(n) < 2 {
+		return strings.Join(n, "")
 	}
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
 }
 
 func plural(n int, word string) string {
