@@ -4,58 +4,121 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // Deploy releases on Heroku the image pushed for this commit, checks that /healthz reports that commit, and rolls back if not.
 //
-// It needs HEROKU_API_KEY and HEROKU_APP_NAME, a clean work tree and a
-// running Docker engine. It never rebuilds: it deploys the image
-// <user>/<IMAGE_NAME>:<git commit> made by mage push (or by CI's
-// build-and-push job), found from DOCKERHUB_USERNAME, DOCKER_REGISTRY and
-// IMAGE_NAME, and pulls it with DOCKERHUB_PASS when the engine does not
-// have it. The image is pushed to HEROKU_REGISTRY (default
-// registry.heroku.com) as user _ with the API key as the password,
-// released through the Platform API at HEROKU_API_URL (default
-// https://api.heroku.com) and followed until its release phase ends; then
+// It needs HEROKU_API_KEY, HEROKU_APP_NAME, DOCKERHUB_USERNAME and a clean
+// work tree, and no Docker engine. It never rebuilds: it copies the image
+// <user>/<IMAGE_NAME>:<git commit> that mage push (or CI's build-and-push
+// job) pushed to Docker Hub or DOCKER_REGISTRY (with DOCKERHUB_PASS when
+// set, for a private image) straight to HEROKU_REGISTRY (default
+// registry.heroku.com), as user _ with the API key as the password. On the
+// way it takes the linux/amd64 image of a multi-platform one and rewrites
+// OCI media types to the Docker v2 schema 2 Heroku wants. A preflight,
+// bounded to a minute, first checks the key, and that the app is a Cedar
+// app on the container stack. The image is released through the Platform
+// API at HEROKU_API_URL and followed until its release phase ends; then
 // the app's /healthz (or DEPLOY_HEALTH_URL) must report the commit within
-// two minutes. If the release fails or that check never passes, the app is
-// rolled back to the release it ran before and the deploy fails. On Ctrl-C
-// or SIGTERM it rolls back within mage's 5 seconds, or prints the heroku
-// rollback command to run. When SENTRY_AUTH_TOKEN, SENTRY_ORG and
-// SENTRY_PROJECT are set, the Sentry release the app reports is created and
-// a deploy to SENTRY_ENVIRONMENT (default production) recorded, at
-// SENTRY_URL (default https://sentry.io/); a failure there is only a
-// warning. It prints one line per step; mage -v also shows push progress
-// and the release phase output.
+// two minutes. If the release fails or that check never passes, the app
+// is rolled back to the release it ran before and the deploy fails. On
+// Ctrl-C or SIGTERM it rolls back within mage's 5 seconds, or prints the
+// heroku rollback command to run. When SENTRY_AUTH_TOKEN, SENTRY_ORG and
+// SENTRY_PROJECT are set, the Sentry release the app reports is created
+// and a deploy to SENTRY_ENVIRONMENT recorded at SENTRY_URL; a failure
+// there is only a warning. It prints one line per step; mage -v also shows
+// the release phase's output.
 func Deploy(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	vals, err := load(settings.Deploy)
+	if err != nil {
+		return err
+	}
 	r := newRunner()
 	info, err := gitinfo.Read(ctx, r, "")
 	if err != nil {
 		return err
 	}
-	cfg, err := deploy.FromEnv(settings.OS, info)
-	if err != nil {
-		return r.Redactor.Error(err)
+	if info.Dirty {
+		return errors.New("the work tree has uncommitted changes: deploy releases the image built for a commit, " +
+			"so commit (and let CI build and push) or stash them, then run mage deploy again")
 	}
-	engine, err := docker.Connect(ctx)
+	out := r.Writer()
+	defer func() { _ = out.Close() }()
+	cfg := deploy.Config{
+		Commit:  info.Commit,
+		Version: info.Version,
+		Source: registry.Image{
+			Ref:  imageRepository(vals) + ":" + info.Commit,
+			User: vals.Get(settings.DockerHubUser), Password: vals.Get(settings.DockerHubPass),
+		},
+		HealthURL:         vals.Get(settings.HealthURL),
+		SentryEnvironment: vals.Get(settings.SentryEnvironment),
+		Out:               out,
+	}
+	tracking := sentryrelease.Config{
+		URL: vals.Get(settings.SentryURL), Token: vals.Get(settings.SentryAuthToken),
+		Org: vals.Get(settings.SentryOrg), Project: vals.Get(settings.SentryProject),
+	}
+	switch missing := tracking.Missing(); len(missing) {
+	case 0:
+		cfg.Sentry, _ = sentryrelease.New(tracking)
+	case 1, 2:
+		cfg.Notes = append(cfg.Notes, "Sentry release tracking is off: "+strings.Join(missing, ", ")+" not set")
+	}
+	platform, err := herokuPlatform(vals, out)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = engine.Close() }()
-	d := deploy.New(cfg, engine, os.Stdout, mg.Verbose())
-	d.Redactor = r.Redactor // every secret of the environment, the config's among them
-	_, err = d.Run(ctx)
-	return err
+	platform.Verbose = mg.Verbose()
+	_, err = deploy.Run(ctx, platform, cfg)
+	return r.Redactor.Error(err)
+}
+
+// herokuPlatform is Heroku as the settings describe it.
+func herokuPlatform(vals settings.Values, out io.Writer) (*heroku.Platform, error) {
+	client, err := herokuClient(vals, func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) })
+	if err != nil {
+		return nil, err
+	}
+	return &heroku.Platform{
+		Client:   client,
+		App:      vals.Get(settings.HerokuAppName),
+		Registry: vals.Get(settings.HerokuRegistry),
+		APIKey:   vals.Get(settings.HerokuAPIKey),
+		Out:      out,
+	}, nil
+}
+
+// herokuClient is the Platform API client the settings describe.
+func herokuClient(vals settings.Values, logf func(string, ...any)) (*heroku.Client, error) {
+	return heroku.New(heroku.Config{
+		APIURL: vals.Get(settings.HerokuAPIURL),
+		APIKey: vals.Get(settings.HerokuAPIKey),
+		Logf:   logf,
+	})
+}
+
+// imageRepository is the repository of the site's image:
+// <user>/<IMAGE_NAME> on Docker Hub or DOCKER_REGISTRY, or <IMAGE_NAME>
+// alone, a local image, without DOCKERHUB_USERNAME.
+func imageRepository(vals settings.Values) string {
+	return registry.Repository(vals.Get(settings.DockerRegistry), vals.Get(settings.DockerHubUser), vals.Get(settings.ImageName))
 }

@@ -6,14 +6,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/image"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runlocal"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/siteimage"
 )
 
 // Build builds the site's Docker image: a static linux/amd64 binary in an image FROM scratch.
@@ -30,58 +28,53 @@ import (
 // line; mage -v shows the engine's build log, which is also shown when the
 // build fails.
 func Build(ctx context.Context) error {
-	eng, err := docker.Connect(ctx)
+	vals, err := load(settings.Build)
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-	b, info, err := workTreeBuilder(ctx, eng)
-	if err != nil {
+	return withBuilder(ctx, vals, func(b *siteimage.Builder, info gitinfo.Info) error {
+		res, err := b.Build(ctx, info)
+		if err == nil {
+			fmt.Println(res)
+		}
 		return err
-	}
-	res, err := b.Build(ctx, info)
-	if err != nil {
-		return err
-	}
-	fmt.Println(res)
-	return nil
+	})
 }
 
 // Push builds the image if needed and pushes its commit tag and latest to Docker Hub or DOCKER_REGISTRY.
 //
 // It needs a Docker engine, as build does, and DOCKERHUB_USERNAME and
 // DOCKERHUB_PASS (a password or an access token), which go to the engine as
-// registry auth only: nothing is written to disk or printed. It refuses a work tree with uncommitted
-// changes: only committed code is published. Progress is drawn per layer on
-// a terminal and written as plain lines in CI; layers the registry already
-// has are not uploaded again.
+// registry auth only: nothing is written to disk or printed. It refuses a
+// work tree with uncommitted changes: only committed code is published.
+// Progress is drawn per layer on a terminal and written as plain lines in
+// CI; layers the registry already has are not uploaded again. It then
+// reads back what the registry stored, and warns when that is not what
+// Heroku takes as it is (deploy converts it).
 func Push(ctx context.Context) error {
-	if err := settings.Require(settings.OS, settings.DockerHubUser, settings.DockerHubPass); err != nil {
-		return err
-	}
-	eng, err := docker.Connect(ctx)
+	vals, err := load(settings.Push)
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-	b, info, err := workTreeBuilder(ctx, eng)
-	if err != nil {
-		return err
-	}
-	if info.Dirty {
-		return image.ErrDirty
-	}
-	built, err := b.Build(ctx, info)
-	if err != nil {
-		return err
-	}
-	fmt.Println(built)
-	pushed, err := b.Push(ctx, built, image.AuthFromEnv(settings.OS), os.Stdout)
-	if err != nil {
-		return err
-	}
-	fmt.Println(pushed)
-	return nil
+	return withBuilder(ctx, vals, func(b *siteimage.Builder, info gitinfo.Info) error {
+		if info.Dirty {
+			return siteimage.ErrDirty
+		}
+		built, err := b.Build(ctx, info)
+		if err != nil {
+			return err
+		}
+		fmt.Println(built)
+		pushed, err := b.Push(ctx, built, credentials(vals), os.Stdout)
+		if err != nil {
+			return err
+		}
+		if pushed.Warning != "" {
+			fmt.Println("warning: " + pushed.Warning)
+		}
+		fmt.Println(pushed)
+		return nil
+	})
 }
 
 // RunLocal runs the site's image in Docker on http://127.0.0.1:$PORT/ until Ctrl-C, then removes the container.
@@ -93,16 +86,11 @@ func Push(ctx context.Context) error {
 // engine on this machine. The port is PORT (default 8000), published on
 // 127.0.0.1 only. SENTRY_DSN and SENTRY_ENVIRONMENT are passed to the site
 // when set. It waits for /healthz, prints the URL and streams the site's
-// log; Ctrl-C or SIGTERM stops and removes the container.
+// log; Ctrl-C, SIGTERM or a closed terminal stops and removes the
+// container. A container that an earlier runLocal of this checkout left
+// running (killed with kill -9) is removed first, with a line that says so.
 func RunLocal(ctx context.Context) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM) // mage itself handles only Ctrl-C
-	defer stop()
-	ctx, stopWatching := runlocal.WithParent(ctx) // SIGTERM to mage alone ends mage, not this process
-	defer stopWatching()
-	// Once mage has exited, whatever read its output may close it: writing
-	// the site's last lines must fail quietly, not end the clean-up.
-	signal.Ignore(syscall.SIGPIPE)
-	port, err := runlocal.ParsePort(settings.Port.Get(settings.OS))
+	vals, err := load(settings.RunLocal)
 	if err != nil {
 		return err
 	}
@@ -110,29 +98,40 @@ func RunLocal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-	if eng.IsLocal() {
-		if err := runlocal.CheckPort(ctx, port); err != nil {
-			return err
+	defer func() { _ = eng.Close() }()
+	var env []string
+	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
+		if vals.IsSet(v) {
+			env = append(env, v.Name+"="+vals.Get(v))
 		}
 	}
-	ref, err := newImageBuilder(eng).ToRun(ctx, image.AuthFromEnv(settings.OS), os.Stdout)
+	b := &siteimage.Builder{Engine: eng, Runner: newRunner(), Repository: imageRepository(vals)}
+	return runlocal.Main(ctx, eng, runlocal.Options{
+		Port: vals.Get(settings.Port),
+		Env:  env,
+		Image: func(ctx context.Context) (string, error) {
+			return b.ToRun(ctx, vals.IsSet(settings.DockerHubUser), credentials(vals), os.Stdout)
+		},
+	})
+}
+
+// withBuilder connects to the Docker engine and calls fn with the builder
+// of the work tree's image and the work tree's git state.
+func withBuilder(ctx context.Context, vals settings.Values, fn func(*siteimage.Builder, gitinfo.Info) error) error {
+	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return err
 	}
-	return runlocal.Run(ctx, eng, runlocal.Options{Image: ref, Port: port, Env: runlocal.SiteEnv(settings.OS)})
-}
-
-// workTreeBuilder returns the builder of the work tree's image on eng, and
-// the work tree's git state: what build and push start from.
-func workTreeBuilder(ctx context.Context, eng *docker.Engine) (*image.Builder, gitinfo.Info, error) {
-	b := newImageBuilder(eng)
+	defer func() { _ = eng.Close() }()
+	b := &siteimage.Builder{Engine: eng, Runner: newRunner(), Repository: imageRepository(vals)}
 	info, err := gitinfo.Read(ctx, b.Runner, b.Dir)
-	return b, info, err
+	if err != nil {
+		return err
+	}
+	return fn(b, info)
 }
 
-// newImageBuilder returns the builder of the work tree's image on eng,
-// where the environment says the image lives.
-func newImageBuilder(eng *docker.Engine) *image.Builder {
-	return &image.Builder{Engine: eng, Runner: newRunner(), Where: image.WhereFromEnv(settings.OS)}
+// credentials are the registry credentials of the site's image.
+func credentials(vals settings.Values) siteimage.Credentials {
+	return siteimage.Credentials{User: vals.Get(settings.DockerHubUser), Password: vals.Get(settings.DockerHubPass)}
 }

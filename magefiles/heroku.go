@@ -9,16 +9,13 @@ import (
 
 	"github.com/magefile/mage/mg"
 
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // Heroku prepares the Heroku app the site is deployed to.
 type Heroku mg.Namespace
 
-// Create creates the Heroku app HEROKU_APP_NAME on the container stack (or switches an existing one) and sets the config vars the site needs.
+// Create makes the Heroku app HEROKU_APP_NAME on the container stack (or switches an existing one) and sets the config vars the site needs.
 //
 // It needs HEROKU_API_KEY (heroku authorizations:create makes one) and
 // talks to HEROKU_API_URL (default https://api.heroku.com); it needs no
@@ -28,14 +25,25 @@ type Heroku mg.Namespace
 // again changes nothing: an existing app is kept, and config vars that
 // already have their value are left alone.
 func (Heroku) Create(ctx context.Context) error {
-	env := settings.OS
-	name, cfg, err := heroku.FromEnv(env)
+	vals, err := load(settings.HerokuCreate)
 	if err != nil {
 		return err
 	}
-	s, err := heroku.New(cfg).EnsureApp(ctx, name, deploy.AppConfigVars(env))
+	client, err := herokuClient(vals, nil)
 	if err != nil {
-		return redact.New(settings.Secrets(env)...).Error(err)
+		return err
+	}
+	name := vals.Get(settings.HerokuAppName)
+	vars := map[string]string{}
+	if vals.IsSet(settings.SentryDSN) {
+		vars[settings.SentryDSN.Name] = vals.Get(settings.SentryDSN)
+	}
+	if vals.IsSet(settings.SentryDSN) || vals.IsSet(settings.SentryEnvironment) {
+		vars[settings.SentryEnvironment.Name] = vals.Get(settings.SentryEnvironment)
+	}
+	s, err := client.EnsureApp(ctx, name, vars)
+	if err != nil {
+		return newRunner().Redactor.Error(err)
 	}
 	switch {
 	case s.Created:

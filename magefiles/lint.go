@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/lint"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // Lint runs golangci-lint, shellcheck and the offline CircleCI config check; any finding fails it.
@@ -14,10 +15,17 @@ import (
 // .golangci.yml, magefiles included; its first run compiles it, which takes
 // a minute or two. shellcheck checks every shell script and must be
 // installed (apt-get install shellcheck). .circleci/config.yml is checked
-// against CircleCI's JSON schema, found at CIRCLECI_SCHEMA (default
-// ../shared/circleci/schema.json; skipped with a notice when that default is
-// absent), and against the project's own rules: jobs, requires, branch
-// filters, and the mage targets it calls.
+// against CircleCI's JSON schema, then against the project's own rules:
+// the jobs workflows run and require exist, the mage targets the steps
+// call exist, and test-and-lint → build-and-push → deploy are chained, the
+// last two on main or master only. The schema is the copy CIRCLECI_SCHEMA
+// names or, unset, a pinned version downloaded once into the user's cache
+// directory; without a network and without CIRCLECI_SCHEMA, the schema
+// check is skipped with a notice.
 func Lint(ctx context.Context) error {
-	return lint.Run(ctx, newRunner(), ".")
+	vals, err := load(settings.Lint)
+	if err != nil {
+		return err
+	}
+	return lint.Run(ctx, newRunner(), ".", vals.Get(settings.CircleCISchema))
 }

@@ -20,6 +20,10 @@ import (
 // binDir holds binaries the targets compile; it is ignored by git.
 const binDir = "bin"
 
+// load reads and checks the settings target reads: the one place the
+// targets read the environment.
+func load(target string) (settings.Values, error) { return settings.Load(settings.OS, target) }
+
 // newRunner returns the process runner the targets share: quiet unless
 // mage -v, and masking every secret the environment holds.
 func newRunner() *runner.Runner {

@@ -16,12 +16,16 @@ import (
 // environment: SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE,
 // SENTRY_DEBUG_ROUTE and SECURE_SSL_REDIRECT (see README.md).
 func Run(ctx context.Context) error {
+	vals, err := load(settings.Run)
+	if err != nil {
+		return err
+	}
 	r := newRunner()
 	bin, version, err := buildSite(ctx, r)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", version, settings.Port.Get(settings.OS))
+	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", version, vals.Get(settings.Port))
 	live := *r
 	live.Verbose = true
 	if err := live.Run(ctx, runner.Command("./"+bin)); err != nil && ctx.Err() == nil {
