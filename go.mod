@@ -2,7 +2,7 @@ module github.com/oc-lettings/oc-lettings
 
 go 1.26.0
 
-tool github.com/magefile/mage
+tool github.com/oc-lettings/oc-lettings/magefiles/mage
 
 require (
 	github.com/containerd/errdefs v1.0.0
