@@ -116,12 +116,3 @@ func TestIsPortInUse(t *testing.T) {
 		t.Error("IsPortInUse(nil)")
 	}
 }
-
-func TestParsePlatform(t *testing.T) {
-	for in, ok := range map[string]bool{"linux/amd64": true, "linux/arm64/v8": true, "linux": false, "/amd64": false, "a/b/c/d": false} {
-		p, err := parsePlatform(in)
-		if (err == nil) != ok {
-			t.Errorf("parsePlatform(%q) = %+v, %v", in, p, err)
-		}
-	}
-}

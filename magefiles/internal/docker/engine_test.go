@@ -100,7 +100,7 @@ func buildTiny(t *testing.T, e *Engine, raw *client.Client, ref string) string {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	id, err := e.Build(context.Background(), BuildOptions{Context: &buf, Tags: []string{ref}, Platform: "linux/amd64", Log: &log})
+	id, err := e.Build(context.Background(), BuildOptions{Context: &buf, Tags: []string{ref}, Log: &log})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"maps"
-	"slices"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
@@ -32,14 +29,14 @@ type BuildOptions struct {
 	Tags      []string          // names for the image, repository:tag
 	BuildArgs map[string]string // values for the Dockerfile's ARGs
 	Labels    map[string]string // labels added to the image config
-	Platform  string            // os/arch to build for, e.g. linux/amd64
 	NoCache   bool              // rebuild every step
 	Log       io.Writer         // receives the engine's build log; nil discards it
 }
 
-// Build builds an image with the engine's classic builder (BuildKit needs a
-// client-side session this package does not run) and returns its ID. The
-// engine's log goes to o.Log; a failing step is returned as an error.
+// Build builds a linux/amd64 image, whatever the machine, with the
+// engine's classic builder (BuildKit needs a client-side session this
+// package does not run) and returns its ID. The engine's log goes to
+// o.Log; a failing step is returned as an error.
 func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	opts := client.ImageBuildOptions{
 		Tags:        o.Tags,
@@ -49,16 +46,10 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		ForceRemove: true, // no intermediate container left behind, even on failure
 		Version:     build.BuilderV1,
 		BuildArgs:   map[string]*string{},
+		Platforms:   []ocispec.Platform{{OS: "linux", Architecture: "amd64"}},
 	}
 	for k, v := range o.BuildArgs {
 		opts.BuildArgs[k] = &v
-	}
-	if o.Platform != "" {
-		p, err := parsePlatform(o.Platform)
-		if err != nil {
-			return "", err
-		}
-		opts.Platforms = []ocispec.Platform{p}
 	}
 	res, err := e.cli.ImageBuild(ctx, o.Context, opts)
 	if err != nil {
@@ -81,30 +72,13 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	return id, nil
 }
 
-func parsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, fmt.Errorf("platform %q is not os/arch[/variant], e.g. linux/amd64", s)
-	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
-
 // Image is what the pipeline needs to know about a local image.
 type Image struct {
-	ID           string // config digest, sha256:...
-	Tags         []string
-	Size         int64 // bytes
-	OS, Arch     string
-	User         string
-	Entrypoint   []string
-	Cmd          []string
-	Env          []string
-	ExposedPorts []string // e.g. 8000/tcp, sorted
-	Labels       map[string]string
+	ID       string // config digest, sha256:...
+	Tags     []string
+	Size     int64 // bytes
+	OS, Arch string
+	Labels   map[string]string
 }
 
 // Platform returns the image's os/arch, e.g. linux/amd64.
@@ -121,9 +95,8 @@ func (e *Engine) Image(ctx context.Context, ref string) (img Image, found bool, 
 		return Image{}, false, fmt.Errorf("inspecting the image %s: %w", ref, err)
 	}
 	img = Image{ID: res.ID, Tags: res.RepoTags, Size: res.Size, OS: res.Os, Arch: res.Architecture}
-	if c := res.Config; c != nil {
-		img.User, img.Entrypoint, img.Cmd, img.Env, img.Labels = c.User, c.Entrypoint, c.Cmd, c.Env, c.Labels
-		img.ExposedPorts = slices.Sorted(maps.Keys(c.ExposedPorts))
+	if res.Config != nil {
+		img.Labels = res.Config.Labels
 	}
 	return img, true, nil
 }

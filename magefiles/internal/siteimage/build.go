@@ -153,7 +153,6 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 		Tags:      names.Tags(),
 		BuildArgs: args,
 		Labels:    map[string]string{FingerprintLabel: fingerprint},
-		Platform:  registry.Platform,
 	}
 	img, err := b.build(ctx, opts, dockerfile, binary)
 	if err == nil && img.Platform() != registry.Platform {

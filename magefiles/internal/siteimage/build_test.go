@@ -97,18 +97,23 @@ func TestBuild(t *testing.T) {
 		if img.Platform() != "linux/amd64" {
 			t.Errorf("platform %s", img.Platform())
 		}
-		user, group, _ := strings.Cut(img.User, ":")
+		inspected, err := f.raw.ImageInspect(ctx, img.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := inspected.Config
+		user, group, _ := strings.Cut(c.User, ":")
 		if uid, err := strconv.Atoi(user); err != nil || uid == 0 {
-			t.Errorf("user %q, want a numeric non-root user", img.User)
+			t.Errorf("user %q, want a numeric non-root user", c.User)
 		}
 		if gid, err := strconv.Atoi(group); err != nil || gid == 0 {
-			t.Errorf("user %q, want a numeric non-root group", img.User)
+			t.Errorf("user %q, want a numeric non-root group", c.User)
 		}
-		if strings.Join(img.Entrypoint, " ") != "/oc-lettings" || len(img.Cmd) != 0 {
-			t.Errorf("entrypoint %q cmd %q", img.Entrypoint, img.Cmd)
+		if strings.Join(c.Entrypoint, " ") != "/oc-lettings" || len(c.Cmd) != 0 {
+			t.Errorf("entrypoint %q cmd %q", c.Entrypoint, c.Cmd)
 		}
-		if strings.Join(img.ExposedPorts, " ") != "8000/tcp" {
-			t.Errorf("exposed ports %q", img.ExposedPorts)
+		if _, ok := c.ExposedPorts["8000/tcp"]; !ok || len(c.ExposedPorts) != 1 {
+			t.Errorf("exposed ports %v", c.ExposedPorts)
 		}
 		want := map[string]string{
 			"org.opencontainers.image.title":    "OC Lettings",

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,49 +22,33 @@ const FingerprintLabel = "com.github.oc-lettings.fingerprint"
 
 // fingerprintVersion changes whenever what the fingerprint covers changes,
 // so that images fingerprinted the old way are rebuilt.
-const fingerprintVersion = "oc-lettings image fingerprint v1"
+const fingerprintVersion = "oc-lettings image fingerprint v2"
 
 // scratchNeeds are the packages the site's binary must link in to work in a
 // scratch image, which has no CA roots and no time zone database.
 var scratchNeeds = []string{"golang.org/x/crypto/x509roots/fallback", "time/tzdata"}
 
-// pkg is the part of go list's output the fingerprint reads.
-type pkg struct {
-	ImportPath string
-	Dir        string
-	Standard   bool
-	GoFiles    []string
-	SFiles     []string
-	EmbedFiles []string
-	Module     *struct {
-		Path    string
-		Version string
-		Main    bool
-		Replace *struct {
-			Path    string
-			Version string
-		}
-	}
-}
+// listFormat has go list print, for each package the binary links, a line
+// of tab-separated fields: "std <path>" for the standard library (the
+// toolchain, which the recipe names, covers it), "module <path>
+// <module>@<version>" for a dependency, and "files <path> <dir> <file>..."
+// for this module's own packages.
+const listFormat = "{{if .Standard}}std\t{{.ImportPath}}" +
+	"{{else if and .Module (not .Module.Main) .Module.Version}}module\t{{.ImportPath}}\t{{.Module.Path}}@{{.Module.Version}}" +
+	"{{else}}files\t{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \"\\t\"}}\t{{join .SFiles \"\\t\"}}\t{{join .EmbedFiles \"\\t\"}}{{end}}"
 
 // Fingerprint returns a digest of everything the image is made from: recipe
-// (how it is built: the go build command with its stamped version, the
-// build arguments, the platform), the Dockerfile, go.mod and go.sum, and the
-// contents of every Go file and embedded file of the site's packages, as go
-// list selects them for linux/amd64. Dependencies from the module cache
-// count by version. Paths are relative to dir, so two checkouts of the same
-// commit agree.
-//
-// It also checks that the binary links in the CA roots and time zones a
-// scratch image lacks.
+// (the go build command with its stamped version, the build arguments, the
+// platform), the Dockerfile, go.mod and go.sum, and the contents of every
+// Go, assembly and embedded file of this module's packages the binary
+// links, as go list selects them for linux/amd64. Dependencies count by
+// version. Paths are relative to dir, so two checkouts of the same commit
+// agree. It also checks that the binary links in the CA roots and time
+// zones a scratch image lacks.
 func Fingerprint(ctx context.Context, r *runner.Runner, dir, recipe string, dockerfile []byte) (string, error) {
-	// Output returns go list's data as it is, unmasked: masking a secret
-	// in it could change a path that happens to contain one.
 	out, err := r.Output(ctx, runner.Cmd{
-		Name: "go",
-		Args: []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,SFiles,EmbedFiles,Module", gobuild.MainPackage},
-		Dir:  dir,
-		Env:  []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"},
+		Name: "go", Args: []string{"list", "-deps", "-f", listFormat, gobuild.MainPackage},
+		Dir: dir, Env: []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"},
 	})
 	if err != nil {
 		return "", fmt.Errorf("listing the site's packages: %w", err)
@@ -75,7 +57,6 @@ func Fingerprint(ctx context.Context, r *runner.Runner, dir, recipe string, dock
 	if err != nil {
 		return "", err
 	}
-
 	h := sha256.New()
 	record(h, "version", fingerprintVersion)
 	record(h, "recipe", recipe)
@@ -85,26 +66,20 @@ func Fingerprint(ctx context.Context, r *runner.Runner, dir, recipe string, dock
 			return "", err
 		}
 	}
-
 	var linked []string
-	dec := json.NewDecoder(strings.NewReader(out))
-	for {
-		var p pkg
-		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("reading go list's output: %w", err)
+	for _, line := range strings.Split(out, "\n") {
+		fields := slices.DeleteFunc(strings.Split(line, "\t"), func(f string) bool { return f == "" })
+		if len(fields) < 2 {
+			return "", fmt.Errorf("reading go list's output: unexpected line %q", line)
 		}
-		linked = append(linked, p.ImportPath)
-		switch {
-		case p.Standard:
-			// Part of the toolchain, which the recipe names.
-		case p.Module != nil && !p.Module.Main && p.Module.Version != "":
-			record(h, "module", p.ImportPath+" "+p.Module.Path+"@"+p.Module.Version)
-		default: // this module's packages, and local replacements
-			record(h, "package", p.ImportPath)
-			for _, f := range slices.Concat(p.GoFiles, p.SFiles, p.EmbedFiles) {
-				if err := recordFile(h, root, filepath.Join(p.Dir, f)); err != nil {
+		linked = append(linked, fields[1])
+		switch fields[0] {
+		case "module":
+			record(h, "module", strings.Join(fields[1:], " "))
+		case "files":
+			record(h, "package", fields[1])
+			for _, f := range fields[3:] {
+				if err := recordFile(h, root, filepath.Join(fields[2], f)); err != nil {
 					return "", err
 				}
 			}

@@ -300,7 +300,11 @@ func embeddedFile(t *testing.T, dir string) string {
 	}
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
-		var p pkg
+		var p struct {
+			Dir        string
+			EmbedFiles []string
+			Module     *struct{ Main bool }
+		}
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
