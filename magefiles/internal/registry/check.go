@@ -34,32 +34,24 @@ func Inspect(ctx context.Context, img Image) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("reading the manifest of %s: %w", img.Ref, Classify(err, img))
 	}
 	m := Manifest{MediaType: desc.MediaType}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
+	if !desc.MediaType.IsIndex() {
+		img, err := desc.Image()
 		if err != nil {
 			return m, err
 		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return m, err
-		}
-		for _, d := range im.Manifests {
-			if p := platformOf(d); p != "" && p != "unknown/unknown" {
-				m.Platforms = append(m.Platforms, p)
-			}
-		}
-		return m, nil
+		p, err := platform(img)
+		m.Platforms = []string{p}
+		return m, err
 	}
-	image, err := desc.Image()
+	idx, err := desc.ImageIndex()
 	if err != nil {
 		return m, err
 	}
-	cfg, err := image.ConfigFile()
-	if err != nil {
-		return m, err
+	images, err := entries(idx)
+	for _, d := range images {
+		m.Platforms = append(m.Platforms, platformOf(d))
 	}
-	m.Platforms = []string{cfg.OS + "/" + cfg.Architecture}
-	return m, nil
+	return m, err
 }
 
 // CheckPush checks that img's credentials may push to its repository,

@@ -95,35 +95,51 @@ func amd64Image(desc *remote.Descriptor, res *Copied) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := img.ConfigFile()
-		if err != nil {
-			return nil, err
+		p, err := platform(img)
+		if err == nil && p != Platform {
+			err = &PlatformError{Have: []string{p}}
 		}
-		if p := cfg.OS + "/" + cfg.Architecture; p != Platform {
-			return nil, &PlatformError{Have: []string{p}}
-		}
-		return img, nil
+		return img, err
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
 		return nil, err
 	}
-	manifest, err := idx.IndexManifest()
+	images, err := entries(idx)
 	if err != nil {
 		return nil, err
 	}
 	var have []string
-	for _, m := range manifest.Manifests {
-		p := platformOf(m)
-		if p == Platform && (m.Platform.Variant == "" || m.Platform.Variant == "v1") {
+	for _, d := range images {
+		if platformOf(d) == Platform && (d.Platform.Variant == "" || d.Platform.Variant == "v1") {
 			res.Changes = append(res.Changes, fmt.Sprintf("took the %s image of its %s", Platform, kind(desc.MediaType)))
-			return idx.Image(m.Digest)
+			return idx.Image(d.Digest)
 		}
-		if p != "" && p != "unknown/unknown" { // attestations say unknown/unknown
-			have = append(have, p)
-		}
+		have = append(have, platformOf(d))
 	}
 	return nil, &PlatformError{Have: have}
+}
+
+// entries returns the images idx lists for a platform, leaving out
+// attestations, whose platform is unknown/unknown.
+func entries(idx v1.ImageIndex) ([]v1.Descriptor, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(slices.Clone(m.Manifests), func(d v1.Descriptor) bool {
+		p := platformOf(d)
+		return p == "" || p == "unknown/unknown"
+	}), nil
+}
+
+// platform returns the os/arch img's config says it is for.
+func platform(img v1.Image) (string, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	return cfg.OS + "/" + cfg.Architecture, nil
 }
 
 func platformOf(d v1.Descriptor) string {
