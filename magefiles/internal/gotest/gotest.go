@@ -5,13 +5,10 @@
 package gotest
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -90,7 +87,7 @@ func Run(ctx context.Context, r *runner.Runner, o Options) error {
 	junit := filepath.Join(o.ResultsDir, "junit.xml")
 	_ = os.Remove(junit) // a previous run's would hide that gotestsum did not run
 
-	out := r.Redactor.Writer(cmp.Or(r.Out, io.Writer(os.Stdout)))
+	out := r.Writer()
 	defer func() { _ = out.Close() }()
 	cmd := Command(o, r.Verbose)
 	cmd.Stdout = out
@@ -121,50 +118,16 @@ func Run(ctx context.Context, r *runner.Runner, o Options) error {
 	return nil
 }
 
-// maskXML rewrites the XML file at path with red's secrets masked, if it
-// shows any: CI keeps junit.xml and shows it. The file is decoded rather
-// than searched, so a secret is found even where XML escapes it.
+// maskXML rewrites the XML file at path with red's secrets masked, as they
+// are or as XML escapes them, if it shows any: CI keeps junit.xml and
+// shows it.
 func maskXML(path string, red *redact.Redactor) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	masked := bytes.NewBufferString(xml.Header)
-	dec, enc := xml.NewDecoder(bytes.NewReader(b)), xml.NewEncoder(masked)
-	enc.Indent("", "\t")
-	changed := false
-	mask := func(s string) string {
-		m := red.String(s)
-		changed = changed || m != s
-		return m
+	if masked := red.XML().String(string(b)); masked != string(b) {
+		return os.WriteFile(path, []byte(masked), 0o644)
 	}
-	for {
-		tok, err := dec.RawToken()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
-		}
-		switch t := tok.(type) {
-		case xml.ProcInst:
-			continue // the header, written above
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) == 0 {
-				continue // the indentation, which enc redoes
-			}
-			tok = xml.CharData(mask(string(t)))
-		case xml.StartElement:
-			for i := range t.Attr {
-				t.Attr[i].Value = mask(t.Attr[i].Value)
-			}
-		}
-		if err := enc.EncodeToken(tok); err != nil {
-			return fmt.Errorf("masking secrets in %s: %w", path, err)
-		}
-	}
-	if err := enc.Close(); err != nil || !changed {
-		return err
-	}
-	return os.WriteFile(path, append(masked.Bytes(), '\n'), 0o644)
+	return nil
 }

@@ -8,6 +8,7 @@ package redact
 
 import (
 	"bytes"
+	"encoding/xml"
 	"io"
 	"slices"
 	"sort"
@@ -42,6 +43,21 @@ func (r *Redactor) With(secrets ...string) *Redactor {
 		return New(secrets...)
 	}
 	return New(append(append([]string(nil), r.secrets...), secrets...)...)
+}
+
+// XML returns a Redactor that also hides the secrets as XML escapes them,
+// for a file such as junit.xml.
+func (r *Redactor) XML() *Redactor {
+	if r == nil {
+		return nil
+	}
+	escaped := make([]string, 0, len(r.secrets))
+	for _, s := range r.secrets {
+		var b strings.Builder
+		_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
+		escaped = append(escaped, b.String())
+	}
+	return r.With(escaped...)
 }
 
 // String returns s with every secret replaced by Mask.

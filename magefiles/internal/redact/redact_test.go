@@ -88,3 +88,14 @@ func TestWriterLongLineWithoutNewline(t *testing.T) {
 		t.Errorf("secret split after a long line was not masked: ...%q", out.String()[len(out.String())-30:])
 	}
 }
+
+func TestXML(t *testing.T) {
+	r := New(`p<w>"&'d`)
+	got := r.XML().String(`<failure message="p&lt;w&gt;&#34;&amp;&#39;d">raw p<w>"&'d</failure>`)
+	if want := `<failure message="` + Mask + `">raw ` + Mask + `</failure>`; got != want {
+		t.Errorf("XML().String = %s, want %s", got, want)
+	}
+	if (*Redactor)(nil).XML().String("x") != "x" {
+		t.Error("a nil Redactor's XML masks something")
+	}
+}
