@@ -109,6 +109,8 @@ func RunLocal(ctx context.Context) error {
 	return runlocal.Main(ctx, eng, runlocal.Options{
 		Port: vals.Get(settings.Port),
 		Env:  env,
+		Out:  os.Stdout,
+		Err:  os.Stderr,
 		Image: func(ctx context.Context) (string, error) {
 			return b.ToRun(ctx, vals.IsSet(settings.DockerHubUser), credentials(vals), os.Stdout)
 		},

@@ -32,6 +32,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // A Platform is where the site runs. Run calls its methods in this order,
@@ -63,6 +64,7 @@ type Target struct {
 	DockerV2 bool           // the platform takes only Docker v2 schema 2 manifests
 	URL      string         // the app's URL; /healthz is checked under it
 	Logs     string         // the command that shows the app's logs
+	Refused  string         // what to check when its registry refuses the credentials
 }
 
 // Production waits. Heroku gives a dyno 60 s to bind $PORT, so the health
@@ -216,7 +218,9 @@ func (d *run) explainCopy(err error) error {
 		return fmt.Errorf("%w, built for commit %s: run mage build push first (in CI, the build-and-push job must have run for this commit)",
 			err, short(d.cfg.Commit))
 	case errors.As(err, &refused) && refused.Registry == registry.HostOf(d.target.Image.Ref):
-		return fmt.Errorf("%w: the platform's registry refused its credentials", err)
+		return fmt.Errorf("%w: %s", err, d.target.Refused)
+	case errors.As(err, &refused):
+		return fmt.Errorf("%w: %s", err, settings.DockerHubRefused)
 	}
 	return err
 }

@@ -308,7 +308,7 @@ func TestSourceRefusesTheCredentials(t *testing.T) {
 	if err == nil {
 		t.Fatal("deploy succeeded")
 	}
-	contains(t, "the error", err.Error(), "reading image "+cfg.Source.Ref, "refused the credentials for user "+w.hub.User, "nothing was released")
+	contains(t, "the error", err.Error(), "reading image "+cfg.Source.Ref, "refused the credentials for user "+w.hub.User, settings.DockerHubRefused, "nothing was released")
 	equal(t, "releases", w.releases(), []string{"v1 succeeded current"})
 }
 
@@ -321,7 +321,7 @@ func TestHerokuRegistryRefusesTheKey(t *testing.T) {
 		t.Fatal("deploy succeeded")
 	}
 	contains(t, "the error", err.Error(), "writing image "+w.reg.Host+"/oc-web/web:latest",
-		"the registry "+w.reg.Host+" refused the credentials for user _", "the platform's registry refused its credentials", "nothing was released")
+		"the registry "+w.reg.Host+" refused the credentials for user _", settings.HerokuRefused, "nothing was released")
 	for _, r := range w.heroku.Requests() {
 		if r.Method == http.MethodPatch {
 			t.Error("released after a refused copy")

@@ -12,6 +12,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // Platform runs mage deploy's steps on Heroku (see deploy.Platform): the
@@ -67,6 +68,7 @@ func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
 		DockerV2: true,
 		URL:      p.app.WebURL,
 		Logs:     "heroku logs -a " + p.app.Name,
+		Refused:  settings.HerokuRefused,
 	}, nil
 }
 

@@ -123,9 +123,7 @@ func Run(ctx context.Context, r *runner.Runner, dir, circleCISchema string) erro
 // cannot be downloaded); then against the project's rules, with the targets
 // mage lists. Notices go where r's output goes.
 func CircleCI(ctx context.Context, r *runner.Runner, dir, schema string) error {
-	out := r.Out
-	if out == nil {
-		out = os.Stdout
-	}
+	out := r.Writer()
+	defer func() { _ = out.Close() }()
 	return circleci.Lint(ctx, dir, schema, r, out)
 }

@@ -72,8 +72,8 @@ type Options struct {
 	// It is called once the port is known to be free.
 	Image func(ctx context.Context) (string, error)
 
-	Out io.Writer // status lines and the site's standard output; nil means os.Stdout
-	Err io.Writer // the site's standard error; nil means os.Stderr
+	Out io.Writer // status lines and the site's standard output
+	Err io.Writer // the site's standard error
 
 	healthTimeout time.Duration    // zero means healthTimeout; tests shorten it
 	ready         func(url string) // called once the site answers; nil prints the URL
@@ -97,7 +97,6 @@ func Main(ctx context.Context, eng Engine, o Options) error {
 	// Once mage has exited, whatever read its output may close it: writing
 	// the site's last lines must fail quietly, not end the clean-up.
 	signal.Ignore(syscall.SIGPIPE)
-	o.Out, o.Err = cmp.Or[io.Writer](o.Out, os.Stdout), cmp.Or[io.Writer](o.Err, os.Stderr)
 
 	port, err := strconv.Atoi(o.Port)
 	if err != nil {
