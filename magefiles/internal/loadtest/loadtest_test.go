@@ -19,15 +19,15 @@ import (
 func TestParseWrk(t *testing.T) {
 	tests := []struct {
 		file string
-		want WrkResult
+		want Result
 	}{
-		{"wrk-lettings.txt", WrkResult{
+		{"wrk-lettings.txt", Result{
 			RequestsPerSec: 71942.37, P99: 9880 * time.Microsecond, Requests: 72060,
 		}},
-		{"wrk-not-found.txt", WrkResult{
+		{"wrk-not-found.txt", Result{
 			RequestsPerSec: 64828.33, P99: 10260 * time.Microsecond, Requests: 71251, Non2xx3xx: 71251,
 		}},
-		{"wrk-socket-errors.txt", WrkResult{
+		{"wrk-socket-errors.txt", Result{
 			RequestsPerSec: 34340.93, P99: 7790 * time.Microsecond, Requests: 72104, SocketErrors: 66 + 224115,
 		}},
 	}
@@ -103,7 +103,7 @@ func TestParseWrkRejectsIncompleteOutput(t *testing.T) {
 
 func TestParseVMHWM(t *testing.T) {
 	status := "Name:\tapp\nVmPeak:\t 1254872 kB\nVmSize:\t 1254872 kB\nVmHWM:\t   20300 kB\nVmRSS:\t   18100 kB\n"
-	got, err := parseVMHWM(strings.NewReader(status))
+	got, err := parseVMHWM(status)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestParseVMHWM(t *testing.T) {
 		t.Errorf("parseVMHWM = %d, want %d", got, want)
 	}
 	for _, bad := range []string{"Name:\tapp\n", "VmHWM:\t 12 MB\n", "VmHWM:\t x kB\n"} {
-		if _, err := parseVMHWM(strings.NewReader(bad)); err == nil {
+		if _, err := parseVMHWM(bad); err == nil {
 			t.Errorf("parseVMHWM(%q) succeeded", bad)
 		}
 	}
@@ -138,16 +138,16 @@ func TestWrkArgs(t *testing.T) {
 // sampleReport is a report that meets every default goal.
 func sampleReport() Report {
 	return Report{
-		Duration: 5 * time.Second, Connections: 64, Threads: 2,
+		Duration:        5 * time.Second,
 		StartToFirst200: 8 * time.Millisecond,
 		PeakRSS:         21 << 20,
 		Results: []Result{
-			{Target{"home", "/", 200}, WrkResult{RequestsPerSec: 66000, P99: 8 * time.Millisecond, Requests: 330000}},
-			{Target{"lettings", LettingsPath, 200}, WrkResult{RequestsPerSec: 65000, P99: 9 * time.Millisecond, Requests: 325000}},
-			{Target{"not found", NotFoundPath, 404}, WrkResult{
-				RequestsPerSec: 60000, P99: 10 * time.Millisecond,
+			{Path: "/", Status: 200, RequestsPerSec: 66000, P99: 8 * time.Millisecond, Requests: 330000},
+			{Path: LettingsPath, Status: 200, RequestsPerSec: 65000, P99: 9 * time.Millisecond, Requests: 325000},
+			{
+				Path: NotFoundPath, Status: 404, RequestsPerSec: 60000, P99: 10 * time.Millisecond,
 				Requests: 300000, Non2xx3xx: 300000,
-			}},
+			},
 		},
 	}
 }
@@ -396,7 +396,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, res := range report.Results {
 		if res.Requests == 0 || res.RequestsPerSec <= 0 || res.P99 <= 0 {
-			t.Errorf("%s: nothing measured: %+v", res.Path, res.WrkResult)
+			t.Errorf("%s: nothing measured: %+v", res.Path, res)
 		}
 		if res.unexpected() != 0 {
 			t.Errorf("%s: %d responses without status %d", res.Path, res.unexpected(), res.Status)
