@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // appName is Heroku's pattern for app names (schema: app.name).
@@ -25,7 +27,7 @@ var configName = regexp.MustCompile(`^\w+$`)
 var stacks = []string{"container", "heroku-22", "heroku-24"}
 
 func (s *Server) getAccount(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	testenv.WriteJSON(w, http.StatusOK, map[string]any{
 		"id": "01234567-89ab-cdef-0123-456789abcdef", "email": Email, "name": "Deployer",
 		"verified": true, "beta": false, "allow_tracking": false, "two_factor_authentication": true,
 		"created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z",
@@ -48,16 +50,15 @@ func (s *Server) withApp(h func(http.ResponseWriter, *http.Request, *app)) http.
 }
 
 func appNotFound(w http.ResponseWriter) {
-	writeJSON(w, http.StatusNotFound, map[string]string{
+	testenv.WriteJSON(w, http.StatusNotFound, map[string]string{
 		"id": "not_found", "message": "Couldn't find that app.", "resource": "app",
 	})
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name   *string `json:"name"`
-		Stack  *string `json:"stack"`
-		Region *string `json:"region"`
+		Name  *string `json:"name"`
+		Stack *string `json:"stack"`
 	}
 	if !decode(w, r, &body) {
 		return
@@ -84,19 +85,17 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Couldn't find that stack.")
 	default:
 		a := s.addApp(App{Name: name, Stack: stack})
-		writeJSON(w, http.StatusCreated, appJSON(a))
+		testenv.WriteJSON(w, http.StatusCreated, appJSON(a))
 	}
 }
 
 func (s *Server) getApp(w http.ResponseWriter, _ *http.Request, a *app) {
-	writeJSON(w, http.StatusOK, appJSON(a))
+	testenv.WriteJSON(w, http.StatusOK, appJSON(a))
 }
 
 func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, a *app) {
 	var body struct {
-		BuildStack  *string `json:"build_stack"`
-		Maintenance *bool   `json:"maintenance"`
-		Name        *string `json:"name"`
+		BuildStack *string `json:"build_stack"`
 	}
 	if !decode(w, r, &body) {
 		return
@@ -108,11 +107,11 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, a *app) {
 		}
 		a.BuildStack = *body.BuildStack
 	}
-	writeJSON(w, http.StatusOK, appJSON(a))
+	testenv.WriteJSON(w, http.StatusOK, appJSON(a))
 }
 
 func (s *Server) getConfigVars(w http.ResponseWriter, _ *http.Request, a *app) {
-	writeJSON(w, http.StatusOK, a.config)
+	testenv.WriteJSON(w, http.StatusOK, a.config)
 }
 
 func (s *Server) updateConfigVars(w http.ResponseWriter, r *http.Request, a *app) {
@@ -136,7 +135,7 @@ func (s *Server) updateConfigVars(w http.ResponseWriter, r *http.Request, a *app
 		s.newRelease(a, cur.Image, "Set config vars", s.nextPlan())
 		s.settle(a)
 	}
-	writeJSON(w, http.StatusOK, a.config)
+	testenv.WriteJSON(w, http.StatusOK, a.config)
 }
 
 // updateFormation is the docker-releases formation update: it releases
@@ -213,7 +212,7 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.tick().Format(time.RFC3339)
-	writeJSON(w, http.StatusOK, []map[string]any{{
+	testenv.WriteJSON(w, http.StatusOK, []map[string]any{{
 		"app":        map[string]string{"id": a.id, "name": a.Name},
 		"command":    "",
 		"created_at": now, "updated_at": now,
@@ -272,7 +271,7 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, a *app) {
 			w.Header().Set("Next-Range", fmt.Sprintf("%s ]%s..; %s", rng.field, rng.key(last), rng.params()))
 		}
 	}
-	writeJSON(w, status, out)
+	testenv.WriteJSON(w, status, out)
 }
 
 func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, a *app) {
@@ -282,14 +281,13 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, a *app) {
 		return
 	}
 	s.poll(a, rel)
-	writeJSON(w, http.StatusOK, releaseJSON(s, a, rel))
+	testenv.WriteJSON(w, http.StatusOK, releaseJSON(s, a, rel))
 }
 
 // createRelease is the rollback form of POST /apps/{app}/releases.
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, a *app) {
 	var body struct {
 		Release *string `json:"release"`
-		Slug    *string `json:"slug"`
 	}
 	if !decode(w, r, &body) {
 		return
@@ -307,7 +305,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, a *app) {
 	default:
 		rel := s.newRelease(a, target.Image, "Rollback to "+target.name(), s.nextPlan())
 		s.settle(a)
-		writeJSON(w, http.StatusCreated, releaseJSON(s, a, rel))
+		testenv.WriteJSON(w, http.StatusCreated, releaseJSON(s, a, rel))
 	}
 }
 

@@ -19,19 +19,18 @@
 package herokutest
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // The Accept headers the API takes: the plain version 3 and the variant
@@ -44,12 +43,11 @@ const (
 // Email is the address of the account the fake's key belongs to.
 const Email = "deployer@example.com"
 
-// A Server is a fake Platform API.
+// A Server is a fake Platform API. Its URL, from the httptest.Server, is
+// the base URL, such as http://127.0.0.1:40123; Close shuts it down.
 type Server struct {
-	URL string // base URL, such as http://127.0.0.1:40123
+	*httptest.Server
 	Key string // the API key it accepts, as a bearer token
-
-	srv *httptest.Server
 
 	mu       sync.Mutex
 	images   Images
@@ -147,13 +145,9 @@ func (r Request) String() string { return r.Method + " " + r.Path }
 // NewServer starts a fake that accepts key. Close it when done.
 func NewServer(key string) *Server {
 	s := &Server{Key: key, images: &ImageMap{}, now: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s.srv = httptest.NewServer(s.handler())
-	s.URL = s.srv.URL
+	s.Server = httptest.NewServer(s.handler())
 	return s
 }
-
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetImages sets where the fake looks for pushed images (the stand-in for
 // registry.heroku.com). The default is an empty ImageMap.
@@ -306,20 +300,19 @@ func (s *Server) handler() http.Handler {
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		body := testenv.ReadBody(r)
+		rec := testenv.NewStatusRecorder(w)
 		s.mu.Lock()
 		i := len(s.requests)
 		s.requests = append(s.requests, Request{
 			Method: r.Method, Path: r.URL.Path, Accept: r.Header.Get("Accept"),
 			Range: r.Header.Get("Range"), ContentType: r.Header.Get("Content-Type"),
-			Auth: s.auth(r), Body: string(body),
+			Auth: s.auth(r), Body: body,
 		})
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
-			s.requests[i].Status = rec.status
+			s.requests[i].Status = rec.Status
 			s.mu.Unlock()
 		}()
 
@@ -386,54 +379,29 @@ func (f Fault) write(w http.ResponseWriter) {
 	writeError(w, f.Status, id, msg)
 }
 
+// usualErrors are Heroku's usual error bodies (id and message), by status.
+var usualErrors = map[int][2]string{
+	http.StatusUnauthorized:        {"unauthorized", "Invalid credentials provided."},
+	http.StatusForbidden:           {"forbidden", "You do not have access to the app."},
+	http.StatusNotFound:            {"not_found", "Couldn't find that app."},
+	http.StatusUnprocessableEntity: {"invalid_params", "Invalid params."},
+	http.StatusTooManyRequests:     {"rate_limit", "Your account reached the API rate limit\nPlease wait a few minutes before making new requests"},
+	http.StatusServiceUnavailable:  {"unavailable", "API is temporarily unavailable."},
+}
+
 // defaultError is Heroku's usual error body for status.
 func defaultError(status int) (id, message string) {
-	switch status {
-	case http.StatusUnauthorized:
-		return "unauthorized", "Invalid credentials provided."
-	case http.StatusForbidden:
-		return "forbidden", "You do not have access to the app."
-	case http.StatusNotFound:
-		return "not_found", "Couldn't find that app."
-	case http.StatusUnprocessableEntity:
-		return "invalid_params", "Invalid params."
-	case http.StatusTooManyRequests:
-		return "rate_limit", "Your account reached the API rate limit\nPlease wait a few minutes before making new requests"
-	case http.StatusServiceUnavailable:
-		return "unavailable", "API is temporarily unavailable."
-	default:
-		if status >= 500 {
-			return "internal_server_error", "Internal server error."
-		}
-		return "bad_request", http.StatusText(status)
+	if e, ok := usualErrors[status]; ok {
+		return e[0], e[1]
 	}
+	if status >= 500 {
+		return "internal_server_error", "Internal server error."
+	}
+	return "bad_request", http.StatusText(status)
 }
 
 func writeError(w http.ResponseWriter, status int, id, message string) {
-	writeJSON(w, status, map[string]string{"id": id, "message": message})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// recorder notes the status a handler answers.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	testenv.WriteJSON(w, status, map[string]string{"id": id, "message": message})
 }
 
 // discard is a ResponseWriter for a request whose answer is replaced.

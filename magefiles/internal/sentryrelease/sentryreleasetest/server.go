@@ -9,14 +9,14 @@
 package sentryreleasetest
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 // A Server is a fake Sentry API for one organisation and project.
@@ -67,29 +67,26 @@ func NewServer(token, org, project string) *Server {
 	mux := http.NewServeMux()
 	prefix := "/api/0/organizations/{org}/releases/"
 	mux.HandleFunc("POST "+prefix, s.inOrg(s.createRelease))
-	mux.HandleFunc("PUT "+prefix+"{version}/", s.inOrg(s.updateRelease))
-	mux.HandleFunc("POST "+prefix+"{version}/deploys/", s.inOrg(s.createDeploy))
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "The requested resource does not exist"})
-	})
+	mux.HandleFunc("PUT "+prefix+"{version}/", s.inOrg(s.withRelease(s.updateRelease)))
+	mux.HandleFunc("POST "+prefix+"{version}/deploys/", s.inOrg(s.withRelease(s.createDeploy)))
+	mux.HandleFunc("/", notFound)
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		body := testenv.ReadBody(r)
 		bearer := r.Header.Get("Authorization") == "Bearer "+s.Token
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := testenv.NewStatusRecorder(w)
 		s.mu.Lock()
 		fail := s.fail
 		s.mu.Unlock()
 		switch {
 		case fail != 0:
-			writeJSON(rec, fail, map[string]string{"detail": http.StatusText(fail)})
+			detail(rec, fail, http.StatusText(fail))
 		case !bearer:
-			writeJSON(rec, http.StatusUnauthorized, map[string]string{"detail": "Invalid token"})
+			detail(rec, http.StatusUnauthorized, "Invalid token")
 		default:
 			mux.ServeHTTP(rec, r)
 		}
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Bearer: bearer, Body: string(body), Status: rec.status})
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Bearer: bearer, Body: body, Status: rec.Status})
 		s.mu.Unlock()
 	}))
 	s.URL = s.srv.URL + "/"
@@ -131,10 +128,24 @@ func (s *Server) Release(version string) (Release, bool) {
 func (s *Server) inOrg(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("org") != s.Org {
-			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "The requested resource does not exist"})
+			notFound(w, r)
 			return
 		}
 		h(w, r)
+	}
+}
+
+// withRelease finds the {version} of the path, or answers 404, and calls h
+// with s.mu held.
+func (s *Server) withRelease(h func(http.ResponseWriter, *http.Request, *Release)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if rel, ok := s.releases[r.PathValue("version")]; ok {
+			h(w, r, rel)
+		} else {
+			notFound(w, r)
+		}
 	}
 }
 
@@ -145,21 +156,20 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 		Ref          string   `json:"ref"`
 		DateReleased string   `json:"dateReleased"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Malformed JSON: " + err.Error()})
+	if !decode(w, r, &body) {
 		return
 	}
 	switch {
 	case body.Version == "" || strings.ContainsAny(body.Version, "/\n\t") || body.Version == "." || body.Version == "..":
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"version": {"Release with name " + body.Version + " is not allowed"}})
+		testenv.WriteJSON(w, http.StatusBadRequest, map[string][]string{"version": {"Release with name " + body.Version + " is not allowed"}})
 		return
 	case len(body.Projects) == 0:
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"projects": {"This field is required."}})
+		testenv.WriteJSON(w, http.StatusBadRequest, map[string][]string{"projects": {"This field is required."}})
 		return
 	}
 	for _, p := range body.Projects {
 		if p != s.Project {
-			writeJSON(w, http.StatusBadRequest, map[string][]string{"projects": {"Invalid project ids or slugs: " + p}})
+			testenv.WriteJSON(w, http.StatusBadRequest, map[string][]string{"projects": {"Invalid project ids or slugs: " + p}})
 			return
 		}
 	}
@@ -179,23 +189,15 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	if exists {
 		status = http.StatusAlreadyReported // Sentry's answer for an existing release
 	}
-	writeJSON(w, status, releaseJSON(rel))
+	testenv.WriteJSON(w, status, releaseJSON(rel))
 }
 
-func (s *Server) updateRelease(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateRelease(w http.ResponseWriter, r *http.Request, rel *Release) {
 	var body struct {
 		DateReleased *string `json:"dateReleased"`
 		Ref          *string `json:"ref"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Malformed JSON: " + err.Error()})
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rel, ok := s.releases[r.PathValue("version")]
-	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "The requested resource does not exist"})
+	if !decode(w, r, &body) {
 		return
 	}
 	if body.DateReleased != nil {
@@ -204,10 +206,10 @@ func (s *Server) updateRelease(w http.ResponseWriter, r *http.Request) {
 	if body.Ref != nil {
 		rel.Ref = *body.Ref
 	}
-	writeJSON(w, http.StatusOK, releaseJSON(rel))
+	testenv.WriteJSON(w, http.StatusOK, releaseJSON(rel))
 }
 
-func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request, rel *Release) {
 	var body struct {
 		Environment  string `json:"environment"`
 		Name         string `json:"name"`
@@ -215,24 +217,16 @@ func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request) {
 		DateStarted  string `json:"dateStarted"`
 		DateFinished string `json:"dateFinished"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Malformed JSON: " + err.Error()})
+	if !decode(w, r, &body) {
 		return
 	}
 	if body.Environment == "" {
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"environment": {"This field is required."}})
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rel, ok := s.releases[r.PathValue("version")]
-	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "The requested resource does not exist"})
+		testenv.WriteJSON(w, http.StatusBadRequest, map[string][]string{"environment": {"This field is required."}})
 		return
 	}
 	d := Deploy{Environment: body.Environment, Name: body.Name, URL: body.URL, DateStarted: body.DateStarted, DateFinished: body.DateFinished}
 	rel.Deploys = append(rel.Deploys, d)
-	writeJSON(w, http.StatusCreated, map[string]any{
+	testenv.WriteJSON(w, http.StatusCreated, map[string]any{
 		"id": "1", "environment": d.Environment, "name": nilIfEmpty(d.Name), "url": nilIfEmpty(d.URL),
 		"dateStarted": nilIfEmpty(d.DateStarted), "dateFinished": d.DateFinished,
 	})
@@ -257,18 +251,20 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// decode reads the JSON body of r into v, or answers 400.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		detail(w, http.StatusBadRequest, "Malformed JSON: "+err.Error())
+		return false
+	}
+	return true
 }
 
-type recorder struct {
-	http.ResponseWriter
-	status int
+// detail answers status with Sentry's error body.
+func detail(w http.ResponseWriter, status int, message string) {
+	testenv.WriteJSON(w, status, map[string]string{"detail": message})
 }
 
-func (r *recorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	detail(w, http.StatusNotFound, "The requested resource does not exist")
 }
