@@ -13,7 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,14 +48,10 @@ type Config struct {
 
 // Client is a Platform API client.
 type Client struct {
-	baseURL string
-	api     *hk.Service // Accept: application/vnd.heroku+json; version=3
-	docker  *hk.Service // the same, with the docker-releases variant
-	http    *http.Client
+	api    *hk.Service  // Accept: application/vnd.heroku+json; version=3
+	docker *hk.Service  // the same, with the docker-releases variant
+	http   *http.Client // api's, for the requests heroku-go cannot make
 }
-
-// userAgent names this pipeline in Heroku's logs.
-const userAgent = "oc-lettings-mage " + hk.DefaultUserAgent
 
 // New returns a client for cfg.
 func New(cfg Config) (*Client, error) {
@@ -67,22 +65,21 @@ func New(cfg Config) (*Client, error) {
 		t.ResponseHeaderTimeout = RequestTimeout
 		inner = t
 	}
-	retry := &retryTransport{base: inner, policy: cfg.Retry.withDefaults(), logf: cfg.Logf}
-	base := strings.TrimSuffix(cfg.APIURL, "/")
-	newService := func(extra http.Header) (*hk.Service, *http.Client) {
-		hc := &http.Client{Transport: &hk.Transport{
-			BearerToken: key, UserAgent: userAgent, AdditionalHeaders: extra, Transport: retry,
+	retry := newRetryTransport(inner, cfg.Retry, cfg.Logf)
+	client := func(extra http.Header) *http.Client {
+		return &http.Client{Transport: &hk.Transport{
+			BearerToken: key, UserAgent: "oc-lettings-mage " + hk.DefaultUserAgent, AdditionalHeaders: extra, Transport: retry,
 		}}
-		svc := hk.NewService(hc)
-		svc.URL = base
-		return svc, hc
 	}
-	api, hc := newService(nil)
 	// heroku-go's Transport sets Accept itself and then applies
-	// AdditionalHeaders, so this second service is the only way to send
-	// the docker-releases variant.
-	docker, _ := newService(http.Header{"Accept": {"application/vnd.heroku+json; version=3.docker-releases"}})
-	return &Client{baseURL: base, api: api, docker: docker, http: hc}, nil
+	// AdditionalHeaders, so a second service is the only way to send the
+	// docker-releases variant.
+	c := &Client{http: client(nil)}
+	c.api = hk.NewService(c.http)
+	c.docker = hk.NewService(client(http.Header{"Accept": {"application/vnd.heroku+json; version=3.docker-releases"}}))
+	c.api.URL = strings.TrimSuffix(cfg.APIURL, "/")
+	c.docker.URL = c.api.URL
+	return c, nil
 }
 
 // Account is the account an API key belongs to.
@@ -94,7 +91,7 @@ type Account struct {
 func (c *Client) Account(ctx context.Context) (Account, error) {
 	a, err := c.api.AccountInfo(ctx)
 	if err != nil {
-		return Account{}, c.fail("GET /account", err, "")
+		return Account{}, c.fail("GET /account", err, nil)
 	}
 	return Account{Email: a.Email}, nil
 }
@@ -124,30 +121,6 @@ func (c *Client) App(ctx context.Context, name string) (App, error) {
 	return appFrom(a), nil
 }
 
-// CreateApp creates the app name with stack (ContainerStack for this site).
-func (c *Client) CreateApp(ctx context.Context, name, stack string) (App, error) {
-	a, err := c.api.AppCreate(ctx, hk.AppCreateOpts{Name: &name, Stack: &stack})
-	if err != nil {
-		err = c.fail("POST /apps", err, "")
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
-			apiErr.Hint = "app names are global on Heroku: if " + name + " is taken, choose another HEROKU_APP_NAME"
-		}
-		return App{}, err
-	}
-	return appFrom(a), nil
-}
-
-// SetBuildStack switches the stack of the app's next release, as
-// heroku stack:set does.
-func (c *Client) SetBuildStack(ctx context.Context, name, stack string) (App, error) {
-	a, err := c.api.AppUpdate(ctx, name, hk.AppUpdateOpts{BuildStack: &stack})
-	if err != nil {
-		return App{}, c.fail("PATCH /apps/"+name, err, "")
-	}
-	return appFrom(a), nil
-}
-
 func appFrom(a *hk.App) App {
 	app := App{Name: a.Name, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: a.Generation.Name}
 	if a.WebURL != nil {
@@ -156,35 +129,67 @@ func appFrom(a *hk.App) App {
 	return app
 }
 
-// ConfigVars returns the app's config vars. Their values may be secrets:
-// never print them.
-func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]string, error) {
-	vars, err := c.api.ConfigVarInfoForApp(ctx, app)
-	if err != nil {
-		return nil, c.fail("GET /apps/"+app+"/config-vars", err, "")
+// appNotFound is the hint for an app the API does not find.
+func appNotFound(app string) hints {
+	return hints{http.StatusNotFound: fmt.Sprintf("app %q does not exist or this key cannot see it: check HEROKU_APP_NAME, or create the app with mage heroku:create", app)}
+}
+
+// Setup is what EnsureApp found and did.
+type Setup struct {
+	App       App
+	Created   bool     // the app did not exist and was created
+	StackSet  bool     // its build stack was switched to container
+	OldStack  string   // the stack it was on, when StackSet
+	Set       []string // config vars set or changed, sorted
+	Unchanged []string // config vars that already had their value, sorted
+}
+
+// EnsureApp makes sure the app exists on the container stack and has the
+// given config vars: it creates the app, or switches its build stack (as
+// heroku stack:set does), or sets the vars only when needed, so running it
+// again changes nothing. Config var values are never part of its result or
+// errors. Heroku makes a new release of the app when its vars change.
+func (c *Client) EnsureApp(ctx context.Context, name string, vars map[string]string) (Setup, error) {
+	var s Setup
+	var err error
+	s.App, err = c.App(ctx, name)
+	switch {
+	case IsNotFound(err):
+		a, err := c.api.AppCreate(ctx, hk.AppCreateOpts{Name: &name, Stack: hk.String(ContainerStack)})
+		if err != nil {
+			taken := "app names are global on Heroku: if " + name + " is taken, choose another HEROKU_APP_NAME"
+			return s, c.fail("POST /apps", err, hints{http.StatusUnprocessableEntity: taken})
+		}
+		s.App, s.Created = appFrom(a), true
+	case err != nil:
+		return s, err
+	case !s.App.IsContainer():
+		a, err := c.api.AppUpdate(ctx, name, hk.AppUpdateOpts{BuildStack: hk.String(ContainerStack)})
+		if err != nil {
+			return s, fmt.Errorf("switching app %s to the container stack: %w", name, c.fail("PATCH /apps/"+name, err, nil))
+		}
+		s.App, s.OldStack, s.StackSet = appFrom(a), s.App.Stack, true
 	}
-	out := make(map[string]string, len(vars))
-	for k, v := range vars {
-		if v != nil {
-			out[k] = *v
+	if len(vars) == 0 {
+		return s, nil
+	}
+	current, err := c.api.ConfigVarInfoForApp(ctx, name)
+	if err != nil {
+		return s, c.fail("GET /apps/"+name+"/config-vars", err, nil)
+	}
+	update := map[string]*string{}
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if v := current[k]; v != nil && *v == vars[k] {
+			s.Unchanged = append(s.Unchanged, k)
+		} else {
+			update[k] = hk.String(vars[k])
+			s.Set = append(s.Set, k)
 		}
 	}
-	return out, nil
-}
-
-// SetConfigVars sets the given config vars, leaving the others as they are.
-// Heroku makes a new release of the app when they change.
-func (c *Client) SetConfigVars(ctx context.Context, app string, vars map[string]string) error {
-	update := make(map[string]*string, len(vars))
-	for k, v := range vars {
-		update[k] = &v
+	if len(update) > 0 {
+		if _, err := c.api.ConfigVarUpdate(ctx, name, update); err != nil {
+			return s, fmt.Errorf("setting the config vars %v of app %s: %w", s.Set, name, c.fail("PATCH /apps/"+name+"/config-vars", err, nil))
+		}
 	}
-	if _, err := c.api.ConfigVarUpdate(ctx, app, update); err != nil {
-		return c.fail("PATCH /apps/"+app+"/config-vars", err, "")
-	}
-	return nil
-}
-
-func appNotFound(app string) string {
-	return fmt.Sprintf("app %q does not exist or this key cannot see it: check HEROKU_APP_NAME, or create the app with mage heroku:create", app)
+	return s, nil
 }

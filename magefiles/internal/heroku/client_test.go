@@ -3,7 +3,6 @@ package heroku_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -111,51 +110,6 @@ func TestNoKeySendsNothing(t *testing.T) {
 	}
 }
 
-func TestCreateAppAndStack(t *testing.T) {
-	fake, c := newFake(t)
-	ctx := context.Background()
-	app, err := c.CreateApp(ctx, "oc-new", heroku.ContainerStack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if app.Name != "oc-new" || app.Stack != "container" {
-		t.Errorf("created %+v, want oc-new on container", app)
-	}
-	if _, err := c.CreateApp(ctx, "oc-new", heroku.ContainerStack); err == nil || !strings.Contains(err.Error(), "already taken") {
-		t.Errorf("creating it twice: err = %v, want already taken", err)
-	}
-
-	fake.AddApp(herokutest.App{Name: "oc-old", Stack: "heroku-24"})
-	app, err = c.SetBuildStack(ctx, "oc-old", heroku.ContainerStack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if app.BuildStack != "container" || app.Stack != "heroku-24" {
-		t.Errorf("after stack:set, app = %+v, want build stack container, stack unchanged until the next release", app)
-	}
-	reqs := fake.Requests()
-	last := reqs[len(reqs)-1]
-	if last.String() != "PATCH /apps/oc-old" || last.Body != `{"build_stack":"container"}`+"\n" && last.Body != `{"build_stack":"container"}` {
-		t.Errorf("last request = %s %s, want PATCH /apps/oc-old {\"build_stack\":\"container\"}", last, last.Body)
-	}
-}
-
-func TestConfigVars(t *testing.T) {
-	fake, c := newFake(t)
-	ctx := context.Background()
-	fake.AddApp(herokutest.App{Name: "oc-web"})
-	if err := c.SetConfigVars(ctx, "oc-web", map[string]string{"SENTRY_ENVIRONMENT": "production"}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.ConfigVars(ctx, "oc-web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got["SENTRY_ENVIRONMENT"] != "production" {
-		t.Errorf("config vars = %v, want SENTRY_ENVIRONMENT=production only", got)
-	}
-}
-
 func TestReleasesNewestFirst(t *testing.T) {
 	fake, c := newFake(t)
 	fake.AddApp(herokutest.App{Name: "oc-web"})
@@ -178,37 +132,6 @@ func TestReleasesNewestFirst(t *testing.T) {
 	}
 	if got := fake.Requests()[0].Range; got != "version ..; order=desc, max=3" {
 		t.Errorf("Range = %q", got)
-	}
-}
-
-func TestNewestAndCurrentFollowsNextRange(t *testing.T) {
-	fake, c := newFake(t)
-	fake.AddApp(herokutest.App{Name: "oc-web"})
-	for i := 0; i < 30; i++ {
-		status := heroku.StatusSucceeded
-		if i >= 12 { // v13..v30 failed: the current release is v12, on the second page
-			status = heroku.StatusFailed
-		}
-		fake.AddRelease("oc-web", digestOf(i), status)
-	}
-	newest, cur, err := c.NewestAndCurrent(context.Background(), "oc-web")
-	if err != nil || newest == nil || cur == nil {
-		t.Fatalf("NewestAndCurrent: %+v, %+v, %v", newest, cur, err)
-	}
-	if cur.Version != 12 {
-		t.Errorf("current = v%d, want v12", cur.Version)
-	}
-	if newest.Version != 30 {
-		t.Errorf("newest = v%d, want v30", newest.Version)
-	}
-	reqs := fake.Requests()
-	if len(reqs) != 2 || reqs[1].Range != "version ]21..; order=desc, max=10" || reqs[1].Status != http.StatusPartialContent {
-		t.Errorf("requests = %+v, want a second page asked with the first's Next-Range", reqs)
-	}
-
-	fake.AddApp(herokutest.App{Name: "oc-empty"})
-	if newest, cur, err := c.NewestAndCurrent(context.Background(), "oc-empty"); newest != nil || cur != nil || err != nil {
-		t.Errorf("app without releases: newest %+v, current %+v, err %v; want neither and no error", newest, cur, err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +34,6 @@ type Platform struct {
 	// means 2 seconds.
 	ReleaseTimeout, PollInterval time.Duration
 
-	app      App
 	latest   *Release // the newest release before the deploy; nil when none
 	previous *Release // the release current before the deploy; nil when none
 	release  *Release // the release the deploy made, as last seen
@@ -49,39 +50,45 @@ func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
 	if err != nil {
 		return deploy.Target{}, err
 	}
-	if p.app, err = p.Client.App(ctx, p.App); err != nil {
+	app, err := p.Client.App(ctx, p.App)
+	if err != nil {
 		return deploy.Target{}, err
 	}
 	switch {
-	case p.app.Generation != "" && p.app.Generation != "cedar":
+	case app.Generation != "" && app.Generation != "cedar":
 		return deploy.Target{}, fmt.Errorf("app %s is of Heroku's %s generation, which deploys from buildpacks (git push or heroku builds), "+
 			"not from container images: create a Cedar app for this site with mage heroku:create and a new HEROKU_APP_NAME, "+
-			"or deploy it to %s with Fir's own tools", p.app.Name, p.app.Generation, p.app.Name)
-	case !p.app.IsContainer():
+			"or deploy it to %s with Fir's own tools", app.Name, app.Generation, app.Name)
+	case !app.IsContainer():
 		return deploy.Target{}, fmt.Errorf("app %s is on the %s stack, but this site ships as a container image: "+
-			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", p.app.Name, p.app.Stack, p.app.Name)
+			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", app.Name, app.Stack, app.Name)
 	}
-	p.say("preflight ok: app %s on the container stack, key of %s accepted", p.app.Name, acct.Email)
+	p.say("preflight ok: app %s on the container stack, key of %s accepted", app.Name, acct.Email)
 	return deploy.Target{
-		App:      p.app.Name,
-		Image:    registry.Image{Ref: p.Registry + "/" + p.app.Name + "/web:latest", User: "_", Password: p.APIKey},
+		App:      app.Name,
+		Image:    registry.Image{Ref: p.Registry + "/" + app.Name + "/web:latest", User: "_", Password: p.APIKey},
 		DockerV2: true,
-		URL:      p.app.WebURL,
-		Logs:     "heroku logs -a " + p.app.Name,
+		URL:      app.WebURL,
+		Logs:     "heroku logs -a " + app.Name,
 		Refused:  settings.HerokuRefused,
 	}, nil
 }
 
 // Release releases img's config digest, the image ID Heroku wants.
 func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bool, error) {
-	var err error
-	if p.latest, p.previous, err = p.Client.NewestAndCurrent(ctx, p.App); err != nil {
+	// The release the app runs is the newest marked current: almost always
+	// among the newest few, unless the last ten releases all failed.
+	recent, err := p.Client.Releases(ctx, p.App, 10)
+	if err != nil {
 		return "", false, err
 	}
-	releaseErr := p.Client.ReleaseImage(ctx, p.App, "web", img.ConfigDigest)
-	if ctx.Err() != nil {
-		return "", false, ctx.Err()
+	if len(recent) > 0 {
+		p.latest = &recent[0]
 	}
+	if i := slices.IndexFunc(recent, func(r Release) bool { return r.Current }); i >= 0 {
+		p.previous = &recent[i]
+	}
+	releaseErr := p.Client.ReleaseImage(ctx, p.App, "web", img.ConfigDigest)
 	// Whatever the answer, the newest release says what happened: a 5xx
 	// or a lost connection may hide a release that was made.
 	made, err := p.newRelease(ctx)
@@ -100,10 +107,7 @@ func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bo
 	case made == nil && p.latest == nil:
 		return "", false, errors.New("releasing: Heroku accepted the image but lists no release: see heroku releases -a " + p.App)
 	case made == nil:
-		same := *p.latest
-		if p.previous != nil {
-			same = *p.previous // Heroku makes no release for the image it runs
-		}
+		same := cmp.Or(p.previous, p.latest) // Heroku makes no release for the image it runs
 		p.say("image already released as %s: nothing to release", same.Name())
 		return same.Name(), false, nil
 	}
@@ -124,9 +128,6 @@ func (p *Platform) newRelease(ctx context.Context) (*Release, error) {
 func (p *Platform) releaseTimeout() time.Duration { return cmp.Or(p.ReleaseTimeout, 10*time.Minute) }
 func (p *Platform) pollInterval() time.Duration   { return cmp.Or(p.PollInterval, 2*time.Second) }
 
-// tailLines is how much of the release phase's output a failure shows.
-const tailLines = 20
-
 // Follow waits until the release is no longer pending, showing its release
 // phase's output live when verbose, and fails unless it succeeded.
 func (p *Platform) Follow(ctx context.Context) error {
@@ -135,14 +136,31 @@ func (p *Platform) Follow(ctx context.Context) error {
 		p.say("release %s pending", rel.Name())
 	}
 	output := &runner.Tail{}
-	stopStream := p.streamOutput(ctx, rel.OutputStreamURL, output)
+	var live io.Writer = output
+	if p.Verbose {
+		live = io.MultiWriter(output, p.Out)
+	}
+	// The release phase's output is read in the background, and given a
+	// short grace for its end once the release is over.
+	streamCtx, stopStream := context.WithCancel(ctx)
+	streamDone := make(chan error, 1)
+	if rel.OutputStreamURL != "" {
+		go func() { streamDone <- p.Stream.Copy(streamCtx, rel.OutputStreamURL, live) }()
+	}
 	wctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
 	final, err := p.Client.WaitRelease(wctx, p.App, *rel, p.pollInterval())
 	cancel()
-	streamErr := stopStream(err == nil)
+	var streamErr error
+	if err == nil && rel.OutputStreamURL != "" {
+		select {
+		case streamErr = <-streamDone:
+		case <-time.After(3 * time.Second):
+		}
+	}
+	stopStream()
 	*rel = final
 	end := ""
-	if lines := output.Lines(tailLines); lines != "" {
+	if lines := output.Lines(20); lines != "" { // the end of the release phase's output
 		end = "; the end of its output:\n    " + strings.ReplaceAll(lines, "\n", "\n    ")
 	} else if streamErr != nil {
 		end = fmt.Sprintf(" (its output could not be read: %v)", streamErr)
@@ -162,34 +180,6 @@ func (p *Platform) Follow(ctx context.Context) error {
 	return nil
 }
 
-// streamOutput copies the release phase's output at url to output (and
-// live to p.Out when verbose) in the background. The function it returns
-// stops that, after a short grace for the output's end when finished is
-// true, and returns why the output could not be read, if it could not.
-func (p *Platform) streamOutput(ctx context.Context, url string, output io.Writer) func(finished bool) error {
-	if url == "" {
-		return func(bool) error { return nil }
-	}
-	if p.Verbose {
-		output = io.MultiWriter(output, p.Out)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Stream.Copy(sctx, url, output) }()
-	return func(finished bool) error {
-		defer cancel()
-		if !finished {
-			return nil
-		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(3 * time.Second):
-			return nil
-		}
-	}
-}
-
 // Rollback makes a new release that runs what the release current before
 // the deploy ran, as heroku rollback does.
 func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
@@ -198,8 +188,11 @@ func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("whether Heroku made a release is unknown (%w): check with heroku releases -a %s%s", err, p.App, p.byHand())
 		}
-		if made == nil {
-			return "Heroku made no release: " + p.runs(), nil
+		switch {
+		case made == nil && p.previous == nil:
+			return "Heroku made no release: no release was current before", nil
+		case made == nil:
+			return "Heroku made no release: " + p.previous.Name() + " was current before, and still is", nil
 		}
 		p.release = made
 	} else if fresh, err := p.Client.Release(ctx, p.App, p.release.ID); err == nil {
@@ -230,18 +223,54 @@ func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
 	return fmt.Sprintf("rolled back: %s succeeded; the app runs what it ran before", what), nil
 }
 
-// runs says which release was current before the deploy.
-func (p *Platform) runs() string {
-	if p.previous == nil {
-		return "no release was current before"
-	}
-	return p.previous.Name() + " was current before, and still is"
-}
-
 // byHand is how to roll back by hand, when there is something to go back to.
 func (p *Platform) byHand() string {
 	if p.previous == nil {
 		return ""
 	}
 	return fmt.Sprintf(", and roll back by hand with heroku rollback %s -a %s", p.previous.Name(), p.App)
+}
+
+// Stream reads a release's output stream (Release.OutputStreamURL): the
+// output of the release phase, as it is written.
+//
+// The URL is signed, so the request carries no credentials: the API key
+// never goes there. The stream can answer 404 for a few seconds after the
+// release is created, so a 404 is retried for a while. A stream that breaks
+// off is not resumed: the output is only shown, and Follow learns how the
+// release ended from the API.
+type Stream struct {
+	RetryEvery time.Duration // wait between attempts; default 1s
+	WaitFor    time.Duration // how long a 404 is retried; default 30s
+}
+
+// Copy copies the stream at url to w until it ends or ctx ends.
+func (s Stream) Copy(ctx context.Context, url string, w io.Writer) error {
+	deadline := time.Now().Add(cmp.Or(max(s.WaitFor, 0), 30*time.Second))
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("release output stream: %w", err)
+		}
+		req.Header.Set("Accept", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("release output stream: %w", err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			_, err = io.Copy(w, resp.Body)
+		}
+		_ = resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK && err != nil:
+			return fmt.Errorf("release output stream: %w", err)
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode != http.StatusNotFound || time.Now().After(deadline):
+			return fmt.Errorf("release output stream: answered %s", resp.Status)
+		}
+		if err := sleep(ctx, cmp.Or(max(s.RetryEvery, 0), time.Second)); err != nil {
+			return err
+		}
+	}
 }

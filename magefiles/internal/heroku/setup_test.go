@@ -18,30 +18,34 @@ func TestEnsureApp(t *testing.T) {
 		name  string
 		setup func(*herokutest.Server)
 		want  heroku.Setup
+		stack string   // the app's stack afterwards
 		calls []string // the requests that change something
 	}{
 		{
 			name:  "a new app",
 			setup: func(*herokutest.Server) {},
 			want:  heroku.Setup{Created: true, Set: []string{"SENTRY_DSN", "SENTRY_ENVIRONMENT"}},
+			stack: "container",
 			calls: []string{"POST /apps", "PATCH /apps/oc-web/config-vars"},
 		},
 		{
 			name:  "an app on another stack",
 			setup: func(f *herokutest.Server) { f.AddApp(herokutest.App{Name: "oc-web", Stack: "heroku-24"}) },
 			want:  heroku.Setup{StackSet: true, OldStack: "heroku-24", Set: []string{"SENTRY_DSN", "SENTRY_ENVIRONMENT"}},
-			calls: []string{"PATCH /apps/oc-web", "PATCH /apps/oc-web/config-vars"},
+			stack: "heroku-24", // until the next release, as with heroku stack:set
+			calls: []string{`PATCH /apps/oc-web {"build_stack":"container"}`, "PATCH /apps/oc-web/config-vars"},
 		},
 		{
 			name: "an app already set up",
 			setup: func(f *herokutest.Server) {
 				f.AddApp(herokutest.App{Name: "oc-web"})
 				c := newClient(t, heroku.Config{APIURL: f.URL, APIKey: key})
-				if err := c.SetConfigVars(context.Background(), "oc-web", map[string]string{"SENTRY_DSN": dsn}); err != nil {
+				if _, err := c.EnsureApp(context.Background(), "oc-web", map[string]string{"SENTRY_DSN": dsn}); err != nil {
 					panic(err)
 				}
 			},
 			want:  heroku.Setup{Set: []string{"SENTRY_ENVIRONMENT"}, Unchanged: []string{"SENTRY_DSN"}},
+			stack: "container",
 			calls: []string{"PATCH /apps/oc-web/config-vars"},
 		},
 	} {
@@ -53,8 +57,8 @@ func TestEnsureApp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.App.Name != "oc-web" || !got.App.IsContainer() {
-				t.Errorf("app = %+v, want oc-web on the container stack", got.App)
+			if got.App.Name != "oc-web" || got.App.BuildStack != "container" || got.App.Stack != tc.stack {
+				t.Errorf("app = %+v, want oc-web building on container, on the %s stack", got.App, tc.stack)
 			}
 			got.App = heroku.App{}
 			if strings.Join(got.Set, ",") != strings.Join(tc.want.Set, ",") || strings.Join(got.Unchanged, ",") != strings.Join(tc.want.Unchanged, ",") ||
@@ -63,7 +67,10 @@ func TestEnsureApp(t *testing.T) {
 			}
 			var calls []string
 			for _, r := range fake.Requests()[before:] {
-				if r.Method != http.MethodGet {
+				switch {
+				case r.Path == "/apps/oc-web" && r.Method != http.MethodGet:
+					calls = append(calls, r.String()+" "+strings.TrimSpace(r.Body))
+				case r.Method != http.MethodGet:
 					calls = append(calls, r.String())
 				}
 			}
