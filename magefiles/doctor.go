@@ -29,19 +29,15 @@ func Doctor(ctx context.Context,
 	stage *string, // test, build, push, deploy, a comma-separated list, or all (the default)
 	online *bool, // also ask the registries and Heroku whether they accept the credentials
 ) error {
-	stages, err := doctor.ParseStages(value(stage))
+	list := ""
+	if stage != nil {
+		list = *stage
+	}
+	stages, err := doctor.ParseStages(list)
 	if err != nil {
 		return err
 	}
 	report := doctor.New(newRunner(), ".").Run(ctx, stages, online != nil && *online)
 	report.Print(os.Stdout)
 	return report.Err()
-}
-
-// value returns what an optional string argument holds, "" when absent.
-func value(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

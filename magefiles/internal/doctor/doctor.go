@@ -1,23 +1,26 @@
 // Package doctor checks that a machine and its environment are ready for a
 // stage of the pipeline, and says how to fix what is not: the Go toolchain,
-// the Docker engine, the tools the tests and linters need, the git checkout,
-// every environment variable the stage reads (set, unset or invalid, as the
-// settings catalogue says; never the value of a secret) and, when asked to
-// go online, whether the registries and Heroku accept the credentials and
-// whether the Heroku app can run a container image.
-//
+// the Docker engine, the git checkout, the tools, every environment variable
+// the stage reads (as the settings catalogue says; never a secret's value)
+// and, online, whether the registries and Heroku accept the credentials.
 // It is what a newcomer runs first, and what a failing CircleCI job runs to
-// explain itself. It is the one package that reads a settings.Env itself:
-// diagnosing the environment is its job.
+// explain itself: the one package that reads a settings.Env itself.
 package doctor
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"go/version"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
@@ -26,58 +29,66 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/sentryrelease"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// A Stage is a part of the pipeline, as a CircleCI job or a person runs it.
-type Stage string
+// A Stage is a part of the pipeline; stages combine into sets: Push|Deploy.
+type Stage uint8
 
-// The stages, in pipeline order.
+// The stages, in pipeline order, and Stages, all of them.
 const (
-	Test   Stage = "test"   // go tool mage lint test
-	Build  Stage = "build"  // go tool mage build
-	Push   Stage = "push"   // go tool mage push
-	Deploy Stage = "deploy" // go tool mage deploy
+	Test   Stage = 1 << iota // go tool mage lint test
+	Build                    // go tool mage build
+	Push                     // go tool mage push
+	Deploy                   // go tool mage deploy
+	Stages = Test | Build | Push | Deploy
 )
 
-// Stages lists every stage in pipeline order.
-var Stages = []Stage{Test, Build, Push, Deploy}
+var stageNames = []string{"test", "build", "push", "deploy"}
 
-// stageOf gives the stage that runs each target the settings catalogue
-// names, for the targets the stages run.
+// String names the stages in s: "test, push, deploy".
+func (s Stage) String() string {
+	var names []string
+	for i, name := range stageNames {
+		if s&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// ParseStages reads a comma-separated list of stages; "" and "all" mean all.
+func ParseStages(list string) (Stage, error) {
+	if list = strings.TrimSpace(strings.ToLower(list)); list == "" || list == "all" {
+		return Stages, nil
+	}
+	var s Stage
+	for name := range strings.SplitSeq(list, ",") {
+		i := slices.Index(stageNames, strings.TrimSpace(name))
+		if i < 0 {
+			return 0, fmt.Errorf("unknown stage %q: choose test, build, push, deploy or all (e.g. -stage=push)", name)
+		}
+		s |= 1 << i
+	}
+	return s, nil
+}
+
+// stageOf gives the stage that runs each target a stage runs.
 var stageOf = map[string]Stage{
 	settings.Test: Test, settings.Lint: Test, settings.Build: Build, settings.Push: Push, settings.Deploy: Deploy,
 }
 
-// stagesOf returns the stages that run targets, in pipeline order.
-func stagesOf(targets []string) []Stage {
-	var out []Stage
+// stagesOf returns the stages that run targets of the settings catalogue.
+func stagesOf(targets []string) (s Stage) {
 	for _, t := range targets {
-		out = append(out, stageOf[t]) // "" for the others, which intersect drops
+		s |= stageOf[t]
 	}
-	return intersect(Stages, out)
+	return s
 }
 
-// ParseStages reads a list of stages separated by commas; "" and "all" mean
-// every stage.
-func ParseStages(s string) ([]Stage, error) {
-	s = strings.TrimSpace(strings.ToLower(s))
-	if s == "" || s == "all" {
-		return Stages, nil
-	}
-	var asked []Stage
-	for name := range strings.SplitSeq(s, ",") {
-		st := Stage(strings.TrimSpace(name))
-		if !slices.Contains(Stages, st) {
-			return nil, fmt.Errorf("unknown stage %q: choose test, build, push, deploy or all (e.g. -stage=push)", name)
-		}
-		asked = append(asked, st)
-	}
-	return intersect(Stages, asked), nil
-}
-
-// A Doctor runs the checks. Each way it looks at the world is a field, so
-// that tests can give it another world; New gives it the real one.
+// A Doctor runs the checks. Each way it looks at the world is a field that
+// tests replace; New fills in the real ones.
 type Doctor struct {
 	Env       settings.Env
 	Dir       string                                    // the repository's root: its go.mod; relative paths start there
@@ -85,80 +96,52 @@ type Doctor struct {
 	LookPath  func(file string) (string, error)
 	Git       func(ctx context.Context) (gitinfo.Info, error)
 	Docker    func(ctx context.Context) (docker.Version, error) // what the engine says of itself
-	// Online checks.
+	// Online checks, each bounded by Timeout (zero means 20 seconds).
 	Heroku    func(cfg heroku.Config) (*heroku.Client, error)
 	CheckPush func(ctx context.Context, img registry.Image) error
-	// Timeout bounds each online check; zero means DefaultTimeout.
-	Timeout time.Duration
+	Timeout   time.Duration
 }
-
-// DefaultTimeout bounds each online check.
-const DefaultTimeout = 20 * time.Second
 
 // New returns a Doctor for the repository at dir, the process environment,
-// the Docker engine it names, the registries and the Heroku API. Child
-// processes (go, git) run through r; what they print when they fail is left
-// to the table, unless r is verbose.
+// the Docker engine it names, the registries and the Heroku API. go and git
+// run through r, which shows what they say when they fail.
 func New(r *runner.Runner, dir string) *Doctor {
-	quiet := *r
-	if !quiet.Verbose {
-		quiet.Out = io.Discard
-	}
 	return &Doctor{
-		Env:       settings.OS,
-		Dir:       dir,
-		GoVersion: func(ctx context.Context) (string, error) { return goVersion(ctx, r, dir) },
-		LookPath:  exec.LookPath,
-		Git:       func(ctx context.Context) (gitinfo.Info, error) { return gitinfo.Read(ctx, &quiet, dir) },
-		Docker:    engineVersion,
-		Heroku:    heroku.New,
-		CheckPush: registry.CheckPush,
+		Env: settings.OS, Dir: dir, LookPath: exec.LookPath, Heroku: heroku.New, CheckPush: registry.CheckPush,
+		GoVersion: func(ctx context.Context) (string, error) {
+			return r.Output(ctx, runner.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Dir: dir})
+		},
+		Git: func(ctx context.Context) (gitinfo.Info, error) { return gitinfo.Read(ctx, r, dir) },
+		Docker: func(ctx context.Context) (docker.Version, error) {
+			e, err := docker.Connect(ctx)
+			if err != nil {
+				return docker.Version{}, err
+			}
+			defer func() { _ = e.Close() }()
+			return e.Version(ctx)
+		},
 	}
-}
-
-// goVersion asks the go command in dir its version. When it cannot answer
-// (a go.mod that asks for a newer Go, with GOTOOLCHAIN=local), the error
-// carries what go said.
-func goVersion(ctx context.Context, r *runner.Runner, dir string) (string, error) {
-	var said strings.Builder
-	q := runner.Runner{Out: &said, Redactor: r.Redactor}
-	v, err := q.Output(ctx, runner.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Dir: dir})
-	if err != nil && strings.TrimSpace(said.String()) != "" {
-		return "", fmt.Errorf("%s (%w)", strings.TrimSpace(said.String()), err)
-	}
-	return v, err
-}
-
-// engineVersion connects to the Docker engine the environment names and
-// asks what it is.
-func engineVersion(ctx context.Context) (docker.Version, error) {
-	e, err := docker.Connect(ctx)
-	if err != nil {
-		return docker.Version{}, err
-	}
-	defer func() { _ = e.Close() }()
-	return e.Version(ctx)
 }
 
 // Run runs the checks the stages need (the online ones too when online) and
-// returns their results.
-func (d *Doctor) Run(ctx context.Context, stages []Stage, online bool) *Report {
+// returns their results, narrowed to those stages, secrets masked.
+func (d *Doctor) Run(ctx context.Context, stages Stage, online bool) *Report {
 	red := redact.New(settings.Secrets(d.Env)...)
-	rep := &Report{Stages: stages, Online: online, redactor: red}
-	add := func(res Result) {
-		if res.Stages = intersect(res.Stages, stages); len(res.Stages) > 0 {
-			res.Detail, res.Fix = red.String(res.Detail), red.String(res.Fix)
-			rep.Results = append(rep.Results, res)
+	rep := &Report{Stages: stages, Online: online}
+	add := func(results ...Result) {
+		for _, res := range results {
+			if res.Stages &= stages; res.Stages != 0 {
+				res.Detail, res.Fix = red.String(res.Detail), red.String(res.Fix)
+				rep.Results = append(rep.Results, res)
+			}
 		}
 	}
-	wants := func(some ...Stage) bool { return len(intersect(stages, some)) > 0 }
-
 	add(d.goToolchain(ctx))
-	if wants(engineStages...) {
-		add(d.dockerEngine(ctx, stages))
+	if stages&(Test|Build|Push) != 0 { // deploy copies the image from registry to registry
+		add(d.dockerEngine(ctx, stages&(Build|Push) != 0))
 	}
-	if wants(Build, Push, Deploy) {
-		add(d.gitCheckout(ctx, stages))
+	if stages&(Build|Push|Deploy) != 0 {
+		add(d.gitCheckout(ctx, stages&(Push|Deploy) != 0))
 	}
 	for _, t := range tools {
 		add(d.tool(t))
@@ -167,32 +150,320 @@ func (d *Doctor) Run(ctx context.Context, stages []Stage, online bool) *Report {
 		add(d.variable(v, stages))
 	}
 	add(d.sentryPartial())
-	if online {
-		if wants(Push, Deploy) {
-			add(d.imageRegistry(ctx))
-		}
-		if wants(Deploy) {
-			for _, res := range d.herokuChecks(ctx) {
-				add(res)
-			}
-		}
+	if online && stages&(Push|Deploy) != 0 {
+		add(d.online(ctx, stages&Deploy != 0)...)
 	}
 	return rep
 }
 
-// intersect returns the stages in both a and b, in pipeline order.
-func intersect(a, b []Stage) []Stage {
-	var out []Stage
-	for _, s := range Stages {
-		if slices.Contains(a, s) && slices.Contains(b, s) {
-			out = append(out, s)
-		}
-	}
-	return out
+// env returns name's value, blank counting as unset, as for settings.Load.
+func (d *Doctor) env(name string) string {
+	val, _ := d.Env(name)
+	return strings.TrimSpace(val)
 }
 
-// firstLine keeps an error's first line: a table cell is one line.
-func firstLine(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return msg
+// get returns v's value, or its default.
+func (d *Doctor) get(v settings.Var) string { return cmp.Or(d.env(v.Name), v.Default) }
+
+func (d *Doctor) goToolchain(ctx context.Context) Result {
+	res := Result{Check: "Go", Stages: Stages}
+	mod, err := os.ReadFile(filepath.Join(d.Dir, "go.mod"))
+	m := regexp.MustCompile(`(?m)^go\s+(\S+)`).FindSubmatch(mod) // the go line
+	if m == nil {
+		return res.with(Fail, cmp.Or(err, errors.New("go.mod has no go line")).Error(), "run the doctor from the repository's root")
+	}
+	want := string(m[1])
+	fix := fmt.Sprintf("install Go %s or later (go.dev/dl), or unset GOTOOLCHAIN=local so that Go fetches it", want)
+	have, err := d.GoVersion(ctx)
+	switch {
+	case err != nil:
+		return res.with(Fail, err.Error(), fix)
+	case version.Compare(have, "go"+want) < 0:
+		return res.with(Fail, fmt.Sprintf("%s, but go.mod asks for go %s", have, want), fix)
+	}
+	return res.with(OK, fmt.Sprintf("%s (go.mod asks for go %s)", have, want), "")
+}
+
+// engineFix is how to get an engine, as docker.Connect's error says it.
+const engineFix = "start Docker Desktop or dockerd (on Debian or Ubuntu: sudo .ci/start-dockerd), or point DOCKER_HOST at a running engine"
+
+// dockerEngine asks the engine what it is. Build and push need one; the
+// tests run their integration part with it, and skip it without (not in CI).
+func (d *Doctor) dockerEngine(ctx context.Context, building bool) Result {
+	res := Result{Check: "Docker engine", Stages: Test | Build | Push}
+	v, err := d.Docker(ctx)
+	if err == nil {
+		return res.with(OK, fmt.Sprintf("%s, API %s, %s/%s", v.Engine, v.APIVersion, v.OS, v.Arch), "")
+	}
+	detail := strings.TrimSuffix(err.Error(), ": "+engineFix)
+	if d.env("CI") == "" && !building {
+		return res.with(Warn, detail+": the integration tests will be skipped", engineFix)
+	}
+	if d.env("CI") == "" {
+		res.Stages = Build | Push // the tests do without it
+	}
+	return res.with(Fail, detail, engineFix)
+}
+
+// gitCheckout reads the commit that build tags the image with; push and
+// deploy (publishing) need it to have no uncommitted changes.
+func (d *Doctor) gitCheckout(ctx context.Context, publishing bool) Result {
+	res := Result{Check: "git checkout", Stages: Build | Push | Deploy}
+	info, err := d.Git(ctx)
+	switch {
+	case err != nil:
+		return res.with(Fail, err.Error(), "run from a git clone of the project with at least one commit (git must be installed)")
+	case !info.Dirty:
+		return res.with(OK, fmt.Sprintf("commit %s, no uncommitted changes", info.Short()), "")
+	}
+	detail := fmt.Sprintf("commit %s with uncommitted changes", info.Short())
+	if publishing {
+		res.Stages = Push | Deploy
+		return res.with(Fail, detail+": push and deploy publish committed code only", "commit or stash the changes")
+	}
+	return res.with(Warn, detail+": build tags the image <commit>-dirty and leaves latest alone", "commit the changes to build the image of a commit")
+}
+
+// A tool is a program the tests or linters run.
+type tool struct {
+	names    []string // the first is its usual name; others, names it may have
+	why, fix string
+	skipped  bool // the tests that need it skip without it, except in CI
+}
+
+var tools = []tool{
+	{[]string{"docker-registry", "registry"}, "the integration tests start it", "sudo apt-get install docker-registry (or sudo .ci/setup)", true},
+	{[]string{"shellcheck"}, "mage lint checks the shell scripts with it", "sudo apt-get install shellcheck (brew install shellcheck on macOS)", false},
+	{[]string{"wrk"}, "the load test and mage bench run it", "sudo apt-get install wrk (brew install wrk on macOS)", true},
+}
+
+func (d *Doctor) tool(t tool) Result {
+	res := Result{Check: t.names[0], Stages: Test}
+	for _, n := range t.names {
+		if path, err := d.LookPath(n); err == nil {
+			return res.with(OK, path, "")
+		}
+	}
+	if t.skipped && d.env("CI") == "" {
+		return res.with(Warn, "not installed: "+t.why+"; without it they are skipped", t.fix)
+	}
+	return res.with(Fail, "not installed: "+t.why, t.fix)
+}
+
+// variable reports whether v is set and valid for the stages that read
+// it, as the catalogue says; never its value when it is a secret.
+func (d *Doctor) variable(v settings.Var, stages Stage) Result {
+	res := Result{Check: v.Name, Stages: stagesOf(v.Reads)}
+	fix := fmt.Sprintf("export %s=<%s>", v.Name, v.Usage)
+	if v.Context != "" {
+		fix += fmt.Sprintf("; in CircleCI, put it in the %s context", v.Context)
+	}
+	val := d.env(v.Name)
+	switch needed, err := stagesOf(v.Needs)&stages, d.validate(v, val); {
+	case val == "" && needed != 0:
+		res.Stages = stagesOf(v.Needs) // the stages it stands in the way of
+		return res.with(Fail, fmt.Sprintf("not set: needed by %s", needed), fix)
+	case val == "" && v.Default != "":
+		return res.with(OK, "not set: the default is "+v.Default, "")
+	case val == "":
+		return res.with(OK, strings.TrimSuffix("not set: "+v.Unset, ": "), "")
+	case err != nil:
+		return res.with(Fail, "invalid: "+err.Error(), fix) // every stage that reads it stops at once
+	case v.Secret:
+		return res.with(OK, "set (a secret: its value is never shown)", "")
+	}
+	return res.with(OK, "set", "")
+}
+
+// validate says what is wrong with val as v's value: what v's Check says,
+// or for CIRCLECI_SCHEMA, whether mage lint can read the file.
+func (d *Doctor) validate(v settings.Var, val string) error {
+	if v.Check != nil {
+		return v.Check(val)
+	}
+	if v.Name != settings.CircleCISchema.Name {
+		return nil
+	}
+	if !filepath.IsAbs(val) {
+		val = filepath.Join(d.Dir, val)
+	}
+	if _, err := os.ReadFile(val); err != nil {
+		return fmt.Errorf("names a file mage lint cannot read (%w); correct it, or unset it for the pinned schema", err)
+	}
+	return nil
+}
+
+// sentryPartial warns when release tracking is half configured; otherwise
+// it returns a Result without stages, which Run leaves out.
+func (d *Doctor) sentryPartial() Result {
+	missing := sentryrelease.Config{
+		URL: d.get(settings.SentryURL), Token: d.env(settings.SentryAuthToken.Name),
+		Org: d.env(settings.SentryOrg.Name), Project: d.env(settings.SentryProject.Name),
+	}.Missing()
+	if n := len(missing); n == 0 || n == 3 {
+		return Result{}
+	}
+	return Result{Check: "Sentry releases", Stages: Deploy}.with(Warn,
+		strings.Join(missing, ", ")+" not set, but the other release settings are: deploy records no Sentry release",
+		"set all three to record releases, or none")
+}
+
+// online asks, with no engine, the registries whether the credentials may
+// push the image and, for deploy, the Platform API whether it accepts
+// HEROKU_API_KEY and whether HEROKU_APP_NAME can run a container image.
+func (d *Doctor) online(ctx context.Context, deploy bool) []Result {
+	// push asks img's registry; refused is what to do when it refuses.
+	push := func(res Result, img registry.Image, refused string, endpoint settings.Var, needs ...settings.Var) Result {
+		return d.ask(ctx, res, endpoint, needs, func(ctx context.Context) (string, string, error) {
+			err := d.CheckPush(ctx, img)
+			if _, ok := errors.AsType[*registry.AuthError](err); !ok {
+				refused = ""
+			}
+			return fmt.Sprintf("accepted: %s may push to %s", img.User, img.Ref), refused, err
+		})
+	}
+	host, user := d.get(settings.DockerRegistry), d.get(settings.DockerHubUser)
+	hub := Result{Check: "registry credentials", Stages: Push | Deploy}
+	if registry.IsDockerHub(host) {
+		hub.Check = "Docker Hub credentials"
+	}
+	hub = push(hub, registry.Image{Ref: registry.Repository(host, user, d.get(settings.ImageName)), User: user, Password: d.get(settings.DockerHubPass)},
+		settings.DockerHubRefused, settings.DockerRegistry, settings.DockerHubUser, settings.DockerHubPass, settings.ImageName)
+	if !deploy {
+		return []Result{hub}
+	}
+	client, err := d.Heroku(heroku.Config{APIURL: d.get(settings.HerokuAPIURL), APIKey: d.get(settings.HerokuAPIKey)}) // asks no one
+	key := d.ask(ctx, Result{Check: "Heroku API key", Stages: Deploy}, settings.HerokuAPIURL, []settings.Var{settings.HerokuAPIKey},
+		func(ctx context.Context) (string, string, error) {
+			if err != nil {
+				return "", "", err
+			}
+			acct, err := client.Account(ctx)
+			return "accepted, account " + acct.Email, "", err
+		})
+	app := Result{Check: "Heroku app", Stages: Deploy}.with(Skip, "needs an accepted "+settings.HerokuAPIKey.Name, "")
+	if key.Status != Fail {
+		app = d.ask(ctx, app, settings.HerokuAPIURL, []settings.Var{settings.HerokuAPIKey, settings.HerokuAppName}, func(ctx context.Context) (string, string, error) {
+			a, err := client.App(ctx, d.get(settings.HerokuAppName))
+			switch {
+			case err != nil:
+				return "", "", err
+			case a.Generation != "" && a.Generation != "cedar":
+				return "", "create a Cedar app with mage heroku:create and a new " + settings.HerokuAppName.Name,
+					fmt.Errorf("%s is of Heroku's %s generation, which cannot take container images", a.Name, a.Generation)
+			case !a.IsContainer():
+				return "", fmt.Sprintf("heroku stack:set container -a %s, or mage heroku:create, which does it", a.Name),
+					fmt.Errorf("%s runs on the %s stack: it cannot run a Docker image", a.Name, a.Stack)
+			}
+			return fmt.Sprintf("%s, container stack, %s", a.Name, a.WebURL), "", nil
+		})
+	}
+	reg := registry.Image{Ref: d.get(settings.HerokuRegistry) + "/" + d.get(settings.HerokuAppName) + "/web", User: "_", Password: d.get(settings.HerokuAPIKey)}
+	return []Result{hub, key, app, push(Result{Check: "Heroku registry credentials", Stages: Deploy}, reg,
+		settings.HerokuRefused, settings.HerokuRegistry, settings.HerokuAPIKey, settings.HerokuAppName)}
+}
+
+// ask runs one bounded check of endpoint and makes its row: a skip unless
+// endpoint and needs are set and valid, OK with what check found, or the
+// error's first line with the fix check gave, its heroku.Hint, or a default.
+func (d *Doctor) ask(ctx context.Context, res Result, endpoint settings.Var, needs []settings.Var, check func(context.Context) (found, fix string, err error)) Result {
+	for _, v := range append(needs, endpoint) {
+		if val := d.get(v); val == "" || d.validate(v, val) != nil {
+			return res.with(Skip, "needs a valid "+v.Name, "")
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(d.Timeout, 20*time.Second))
+	defer cancel()
+	found, fix, err := check(ctx)
+	if err == nil {
+		return res.with(OK, found, "")
+	}
+	fix = cmp.Or(fix, heroku.Hint(err), "check "+endpoint.Name+" and the network, then try again")
+	return res.with(Fail, strings.TrimSuffix(err.Error(), "; "+fix), fix)
+}
+
+// A Status is the outcome of one check, as the table shows it.
+type Status string
+
+// The outcomes.
+const (
+	OK   Status = "ok"   // ready
+	Warn Status = "warn" // works, but worth knowing
+	Fail Status = "FAIL" // a stage that needs it cannot work until it is fixed
+	Skip Status = "skip" // not checked: it needs something that is missing
+)
+
+// A Result is the outcome of one check: one row of the table.
+type Result struct {
+	Check  string // what was checked: "Docker engine", "DOCKERHUB_PASS"
+	Stages Stage  // the requested stages that need it; for a Fail, those it stands in the way of
+	Status Status
+	Detail string // what was found; never the value of a secret
+	Fix    string // what to do about a Warn or a Fail
+}
+
+// with returns r with its outcome; detail keeps its first line, as a cell.
+func (r Result) with(s Status, detail, fix string) Result {
+	r.Status, r.Fix = s, fix
+	r.Detail, _, _ = strings.Cut(detail, "\n")
+	return r
+}
+
+// A Report holds the results of a run.
+type Report struct {
+	Stages  Stage // the stages asked about
+	Online  bool  // whether the online checks ran
+	Results []Result
+}
+
+// Print writes the table and a summary to w.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "Is this machine ready for %s?", r.Stages)
+	switch {
+	case r.Online:
+		fmt.Fprint(w, " (online: the registries and Heroku were asked)")
+	case r.Stages&(Push|Deploy) != 0:
+		fmt.Fprint(w, " (offline: add -online to have the registries and Heroku check the credentials)")
+	}
+	fmt.Fprint(w, "\n\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tSTAGES\tSTATUS\tDETAIL")
+	for _, res := range r.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, res.Stages, res.Status, res.Detail)
+		if res.Fix != "" {
+			fmt.Fprintf(tw, "\t\t\tfix: %s\n", res.Fix)
+		}
+	}
+	_ = tw.Flush()
+	blocked, problems := r.blocked()
+	fmt.Fprintln(w)
+	if ready := r.Stages &^ blocked; ready != 0 {
+		fmt.Fprintf(w, "Ready for %s.\n", ready)
+	}
+	if blocked != 0 {
+		fmt.Fprintf(w, "Not ready for %s: %s, each with its fix in the table.\n", blocked, problems)
+	}
+}
+
+// Err returns an error naming the stages that are not ready, or nil.
+func (r *Report) Err() error {
+	if blocked, problems := r.blocked(); blocked != 0 {
+		return fmt.Errorf("not ready for %s: %s, each with its fix in the table above", blocked, problems)
+	}
+	return nil
+}
+
+// blocked returns the stages failed checks stand in the way of, and how many failed.
+func (r *Report) blocked() (stages Stage, problems string) {
+	n := 0
+	for _, res := range r.Results {
+		if res.Status == Fail {
+			stages |= res.Stages
+			n++
+		}
+	}
+	if n == 1 {
+		return stages, "1 problem"
+	}
+	return stages, fmt.Sprintf("%d problems", n)
 }

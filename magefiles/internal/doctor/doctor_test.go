@@ -126,7 +126,7 @@ func squeeze(out string) string {
 }
 
 // run runs the doctor and returns its report and everything it printed.
-func (w *world) run(t *testing.T, stages []Stage, online bool) (*Report, string) {
+func (w *world) run(t *testing.T, stages Stage, online bool) (*Report, string) {
 	t.Helper()
 	rep := w.doctor.Run(context.Background(), stages, online)
 	var out strings.Builder
@@ -141,7 +141,7 @@ func (w *world) run(t *testing.T, stages []Stage, online bool) (*Report, string)
 func statuses(rep *Report) []string {
 	var out []string
 	for _, r := range rep.Results {
-		out = append(out, r.Check+"="+r.Status.String())
+		out = append(out, r.Check+"="+string(r.Status))
 	}
 	return out
 }
@@ -170,18 +170,18 @@ func failed(rep *Report) []string {
 func TestParseStages(t *testing.T) {
 	tests := []struct {
 		in   string
-		want []Stage
+		want Stage
 		err  bool
 	}{
 		{"", Stages, false},
 		{"all", Stages, false},
-		{"push", []Stage{Push}, false},
-		{"deploy, Test,test", []Stage{Test, Deploy}, false},
-		{"release", nil, true},
+		{"push", Push, false},
+		{"deploy, Test,test", Test | Deploy, false},
+		{"release", 0, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseStages(tt.in)
-		if (err != nil) != tt.err || !slices.Equal(got, tt.want) {
+		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("ParseStages(%q) = %v, %v; want %v (error: %v)", tt.in, got, err, tt.want, tt.err)
 		}
 	}
@@ -202,14 +202,14 @@ func TestEverythingReady(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Is this machine ready for test, build, push and deploy? (online",
-		"\nDocker engine test build push ok 20.10.24, API 1.41, linux/amd64\n",
-		"\nDocker Hub credentials push deploy ok accepted: alice may push to alice/oc-lettings\n",
+		"Is this machine ready for test, build, push, deploy? (online",
+		"\nDocker engine test, build, push ok 20.10.24, API 1.41, linux/amd64\n",
+		"\nDocker Hub credentials push, deploy ok accepted: alice may push to alice/oc-lettings\n",
 		"\nHeroku API key deploy ok accepted, account " + herokutest.Email + "\n",
 		"\nHeroku app deploy ok oc-lettings-prod, container stack, https://oc-lettings-prod.herokuapp.com/\n",
 		"\nHeroku registry credentials deploy ok accepted: _ may push to registry.heroku.com/oc-lettings-prod/web\n",
 		"\nHEROKU_API_KEY deploy ok set (a secret: its value is never shown)\n",
-		"\nDOCKER_REGISTRY build push deploy ok not set: the default is docker.io\n",
+		"\nDOCKER_REGISTRY build, push, deploy ok not set: the default is docker.io\n",
 		"\nCIRCLECI_SCHEMA test ok not set: the pinned schema, downloaded once and cached\n",
 		"\nReady for test, build, push, deploy.\n",
 	} {
@@ -226,10 +226,10 @@ func TestEverythingReady(t *testing.T) {
 // settings catalogue: one per variable a requested stage reads.
 func TestEveryVariableReadHasARow(t *testing.T) {
 	targets := map[Stage][]string{Test: {"test", "lint"}, Build: {"build"}, Push: {"push"}, Deploy: {"deploy"}}
-	for _, st := range Stages {
-		rep, _ := newWorld(t, nil).run(t, []Stage{st}, false)
+	for st, targets := range targets {
+		rep, _ := newWorld(t, nil).run(t, st, false)
 		for _, v := range settings.All {
-			reads := slices.ContainsFunc(targets[st], func(target string) bool { return slices.Contains(v.Reads, target) })
+			reads := slices.ContainsFunc(targets, func(target string) bool { return slices.Contains(v.Reads, target) })
 			has := slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == v.Name })
 			if reads != has {
 				t.Errorf("stage %s: %s has a row: %v; the stage reads it: %v", st, v.Name, has, reads)
@@ -260,7 +260,7 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s with %d variables", tt.stage, len(tt.env)), func(t *testing.T) {
-			rep, out := newWorld(t, tt.env).run(t, []Stage{tt.stage}, false)
+			rep, out := newWorld(t, tt.env).run(t, tt.stage, false)
 			if got := failed(rep); !slices.Equal(got, tt.failed) {
 				t.Errorf("failed rows = %q, want %q\n%s", got, tt.failed, out)
 			}
@@ -273,23 +273,23 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 }
 
 func TestAMissingVariableSaysHowToSetIt(t *testing.T) {
-	rep, out := newWorld(t, map[string]string{"DOCKERHUB_USERNAME": "alice"}).run(t, []Stage{Push, Deploy}, false)
+	rep, out := newWorld(t, map[string]string{"DOCKERHUB_USERNAME": "alice"}).run(t, Push|Deploy, false)
 	r := result(t, rep, "DOCKERHUB_PASS")
-	if r.Detail != "not set: push needs it" ||
+	if r.Detail != "not set: needed by push" ||
 		r.Fix != "export DOCKERHUB_PASS=<Docker Hub password or, better, an access token>; in CircleCI, put it in the dockerhub context" ||
-		!slices.Equal(r.Stages, []Stage{Push}) {
+		r.Stages != Push {
 		t.Errorf("row = %+v", r)
 	}
-	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS push FAIL not set: push needs it\nfix: export DOCKERHUB_PASS=") {
+	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS push FAIL not set: needed by push\nfix: export DOCKERHUB_PASS=") {
 		t.Errorf("the fix is not printed under its row:\n%s", out)
 	}
-	if got := result(t, rep, "HEROKU_APP_NAME").Detail; got != "not set: deploy needs it" {
+	if got := result(t, rep, "HEROKU_APP_NAME").Detail; got != "not set: needed by deploy" {
 		t.Errorf("HEROKU_APP_NAME says %q", got)
 	}
 	if got := result(t, rep, "DOCKERHUB_USERNAME").Detail; got != "set" {
 		t.Errorf("a set variable's row says %q, want just \"set\"", got)
 	}
-	if !strings.Contains(out, "Not ready for push (1 problem), deploy (2 problems): each problem has its fix in the table.") {
+	if !strings.Contains(out, "Not ready for push, deploy: 3 problems, each with its fix in the table.") {
 		t.Errorf("summary:\n%s", out)
 	}
 }
@@ -311,10 +311,10 @@ func TestAnInvalidValueIsNotReady(t *testing.T) {
 		{"CIRCLECI_SCHEMA", "/nowhere/schema.json", Test, "names a file mage lint cannot read (open /nowhere/schema.json: no such file or directory)"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name+" for "+string(tt.stage), func(t *testing.T) {
+		t.Run(tt.name+" for "+tt.stage.String(), func(t *testing.T) {
 			env := fullEnv()
 			env[tt.name] = tt.value
-			rep, out := newWorld(t, env).run(t, []Stage{tt.stage}, false)
+			rep, out := newWorld(t, env).run(t, tt.stage, false)
 			r := result(t, rep, tt.name)
 			if r.Status != Fail || !strings.HasPrefix(r.Detail, "invalid: "+tt.detail) || !strings.HasPrefix(r.Fix, "export "+tt.name+"=<") {
 				t.Errorf("row = %+v", r)
@@ -332,7 +332,7 @@ func TestAnInvalidValueIsNotReady(t *testing.T) {
 func TestTheCircleCISchema(t *testing.T) {
 	w := newWorld(t, map[string]string{"CIRCLECI_SCHEMA": "../schema.json"}) // relative to the repository
 	writeFile(t, filepath.Join(w.doctor.Dir, "../schema.json"), "{}")
-	rep, _ := w.run(t, []Stage{Test}, false)
+	rep, _ := w.run(t, Test, false)
 	if r := result(t, rep, "CIRCLECI_SCHEMA"); r.Status != OK || r.Detail != "set" {
 		t.Errorf("a readable schema: %+v", r)
 	}
@@ -345,14 +345,14 @@ func TestTheDockerEngine(t *testing.T) {
 	down := fmt.Errorf("cannot reach the Docker engine at unix:///var/run/docker.sock (nothing answers there): %s", engineFix)
 	tests := []struct {
 		name   string
-		stages []Stage
+		stages Stage
 		ci     bool
 		want   Status
 	}{
-		{"the tests skip without it", []Stage{Test}, false, Warn},
-		{"in CI the tests fail without it", []Stage{Test}, true, Fail},
-		{"build cannot do without it", []Stage{Build}, false, Fail},
-		{"push cannot do without it", []Stage{Test, Push}, false, Fail},
+		{"the tests skip without it", Test, false, Warn},
+		{"in CI the tests fail without it", Test, true, Fail},
+		{"build cannot do without it", Build, false, Fail},
+		{"push cannot do without it", Test | Push, false, Fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,7 +371,7 @@ func TestTheDockerEngine(t *testing.T) {
 			if (tt.want == Fail) != (rep.Err() != nil) {
 				t.Errorf("Err = %v with the engine row %s", rep.Err(), r.Status)
 			}
-			if slices.Contains(tt.stages, Push) {
+			if tt.stages&Push != 0 {
 				if got := result(t, rep, "Docker Hub credentials"); got.Status != OK {
 					t.Errorf("the registry check needs no engine: %+v\n%s", got, out)
 				}
@@ -386,7 +386,7 @@ func TestDeployNeedsNoEngine(t *testing.T) {
 		t.Error("deploy asked the Docker engine")
 		return docker.Version{}, errors.New("no engine")
 	}
-	rep, out := w.run(t, []Stage{Deploy}, true)
+	rep, out := w.run(t, Deploy, true)
 	if rep.Err() != nil || slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == "Docker engine" }) {
 		t.Errorf("deploy without an engine:\n%s", out)
 	}
@@ -401,7 +401,7 @@ func TestUncommittedChanges(t *testing.T) {
 		w.doctor.Git = func(context.Context) (gitinfo.Info, error) {
 			return gitinfo.Info{Commit: "0123456789abcdef", Dirty: true}, nil
 		}
-		rep, _ := w.run(t, []Stage{tt.stage}, false)
+		rep, _ := w.run(t, tt.stage, false)
 		r := result(t, rep, "git checkout")
 		if r.Status != tt.want || !strings.Contains(r.Detail, "commit 0123456789ab with uncommitted changes") {
 			t.Errorf("%s with a dirty tree: row = %+v, want %s", tt.stage, r, tt.want)
@@ -424,7 +424,7 @@ func TestTheGoToolchain(t *testing.T) {
 	for _, tt := range tests {
 		w := newWorld(t, nil)
 		w.doctor.GoVersion = func(context.Context) (string, error) { return tt.version, tt.err }
-		rep, _ := w.run(t, []Stage{Test}, false)
+		rep, _ := w.run(t, Test, false)
 		r := result(t, rep, "Go")
 		if r.Status != tt.want || !strings.HasPrefix(r.Detail, tt.detail) {
 			t.Errorf("Go %q, %v: row = %+v, want %s %q", tt.version, tt.err, r, tt.want, tt.detail)
@@ -435,7 +435,7 @@ func TestTheGoToolchain(t *testing.T) {
 	}
 	w := newWorld(t, nil)
 	w.doctor.Dir = t.TempDir()
-	rep, _ := w.run(t, []Stage{Test}, false)
+	rep, _ := w.run(t, Test, false)
 	if r := result(t, rep, "Go"); r.Status != Fail || r.Fix != "run the doctor from the repository's root" {
 		t.Errorf("no go.mod: %+v", r)
 	}
@@ -452,7 +452,7 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 		}
 		w := newWorld(t, env)
 		w.doctor.LookPath = func(file string) (string, error) { return "", errors.New(file + ": not found") }
-		rep, _ := w.run(t, []Stage{Test}, false)
+		rep, _ := w.run(t, Test, false)
 		if r := result(t, rep, "docker-registry"); r.Status != tt.registry || !strings.Contains(r.Fix, "apt-get install docker-registry") {
 			t.Errorf("CI=%v: docker-registry row = %+v, want %s", tt.ci, r, tt.registry)
 		}
@@ -470,7 +470,7 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 		}
 		return "", errors.New("not found")
 	}
-	rep, _ := w.run(t, []Stage{Test}, false)
+	rep, _ := w.run(t, Test, false)
 	if r := result(t, rep, "docker-registry"); r.Status != OK || r.Detail != "/usr/local/bin/registry" {
 		t.Errorf("a registry binary under its other name: %+v", r)
 	}
@@ -479,13 +479,13 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 func TestHalfConfiguredSentryWarns(t *testing.T) {
 	env := fullEnv()
 	delete(env, "SENTRY_PROJECT")
-	rep, _ := newWorld(t, env).run(t, []Stage{Deploy}, false)
+	rep, _ := newWorld(t, env).run(t, Deploy, false)
 	r := result(t, rep, "Sentry releases")
 	if r.Status != Warn || r.Detail != "SENTRY_PROJECT not set, but the other release settings are: deploy records no Sentry release" || rep.Err() != nil {
 		t.Errorf("row = %+v, Err = %v", r, rep.Err())
 	}
 	for _, env := range []map[string]string{fullEnv(), nil} {
-		rep, _ := newWorld(t, env).run(t, []Stage{Deploy}, false)
+		rep, _ := newWorld(t, env).run(t, Deploy, false)
 		if slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == "Sentry releases" }) {
 			t.Errorf("a Sentry row with all three or none set: %q", statuses(rep))
 		}
@@ -587,7 +587,7 @@ func TestOnlineChecks(t *testing.T) {
 			if tt.fault.Status != 0 {
 				w.api.Fail(tt.fault)
 			}
-			rep, out := w.run(t, []Stage{tt.stage}, true)
+			rep, out := w.run(t, tt.stage, true)
 			for check, want := range tt.want {
 				if r := result(t, rep, check); r.Status != want {
 					t.Errorf("%s = %s (%s), want %s", check, r.Status, r.Detail, want)
@@ -609,6 +609,20 @@ func TestOnlineChecks(t *testing.T) {
 	}
 }
 
+// TestASkippedCheckSaysWhatItNeeds: an online check that cannot run names
+// the setting it lacks, and the app check waits for an accepted key.
+func TestASkippedCheckSaysWhatItNeeds(t *testing.T) {
+	env := fullEnv()
+	env["IMAGE_NAME"] = "OC"
+	env["HEROKU_API_KEY"] = "wrong-" + herokuKey
+	rep, _ := newWorld(t, env).run(t, Push|Deploy, true)
+	for check, want := range map[string]string{"Docker Hub credentials": "needs a valid IMAGE_NAME", "Heroku app": "needs an accepted HEROKU_API_KEY"} {
+		if r := result(t, rep, check); r.Status != Skip || r.Detail != want {
+			t.Errorf("%s = %+v, want a skip: %s", check, r, want)
+		}
+	}
+}
+
 func TestEachOnlineCheckIsBounded(t *testing.T) {
 	w := newWorld(t, fullEnv())
 	w.doctor.Timeout = 50 * time.Millisecond
@@ -617,7 +631,7 @@ func TestEachOnlineCheckIsBounded(t *testing.T) {
 		return ctx.Err()
 	}
 	start := time.Now()
-	rep, out := w.run(t, []Stage{Push, Deploy}, true)
+	rep, out := w.run(t, Push|Deploy, true)
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("took %s", elapsed)
 	}

@@ -76,7 +76,7 @@ func TestOnlineAgainstRealServices(t *testing.T) {
 			d.Git = func(context.Context) (gitinfo.Info, error) { // the work tree may have changes
 				return gitinfo.Info{Commit: "0123456789abcdef0123456789abcdef01234567"}, nil
 			}
-			rep := d.Run(context.Background(), []Stage{Push, Deploy}, true)
+			rep := d.Run(context.Background(), Push|Deploy, true)
 			var out strings.Builder
 			rep.Print(&out)
 			for check, want := range tt.want {
@@ -129,7 +129,7 @@ func BenchmarkOnline(b *testing.B) {
 		"HEROKU_API_KEY": key, "HEROKU_APP_NAME": "oc-doctor-bench", "HEROKU_API_URL": api.URL, "HEROKU_REGISTRY": reg.Host,
 	})
 	for b.Loop() {
-		rep := d.Run(context.Background(), []Stage{Push, Deploy}, true)
+		rep := d.Run(context.Background(), Push|Deploy, true)
 		if r := result(b, rep, "Heroku registry credentials"); r.Status != OK {
 			b.Fatalf("%+v", r)
 		}
