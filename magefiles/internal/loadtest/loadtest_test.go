@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,87 +19,66 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
-func TestParseWrk(t *testing.T) {
-	tests := []struct {
-		file string
-		want Result
-	}{
-		{"wrk-lettings.txt", Result{
-			RequestsPerSec: 71942.37, P99: 9880 * time.Microsecond, Requests: 72060,
-		}},
-		{"wrk-not-found.txt", Result{
-			RequestsPerSec: 64828.33, P99: 10260 * time.Microsecond, Requests: 71251, Non2xx3xx: 71251,
-		}},
-		{"wrk-socket-errors.txt", Result{
-			RequestsPerSec: 34340.93, P99: 7790 * time.Microsecond, Requests: 72104, SocketErrors: 66 + 224115,
-		}},
+func TestMeasure(t *testing.T) {
+	runs := []run{
+		{Requests: 1000, Micros: 1e6, P99Micros: 3000},
+		{Requests: 3000, Micros: 1e6, P99Micros: 9000, SocketErrors: 2},
+		{Requests: 2000, Micros: 1e6, P99Micros: 1000, Non2xx3xx: 5},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			out, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ParseWrk(string(out))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("ParseWrk = %+v, want %+v", got, tt.want)
-			}
-		})
+	got := measure(runs, 200)
+	want := Measure{RequestsPerSec: 2000, P99: 3 * time.Millisecond, Requests: 6000, Wrong: 7}
+	if got != want {
+		t.Errorf("measure = %+v, want %+v", got, want)
+	}
+	// For a 404, every response wrk counts as an error is the right one.
+	if got := measure([]run{{Requests: 100, Micros: 1e6, P99Micros: 1, Non2xx3xx: 98}}, 404).Wrong; got != 2 {
+		t.Errorf("measure of a 404 with 2 other statuses: Wrong = %d, want 2", got)
 	}
 }
 
-func TestParseWrkLatencyUnits(t *testing.T) {
-	out, err := os.ReadFile(filepath.Join("testdata", "wrk-lettings.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		line string
-		want time.Duration
-	}{
-		{"     99%  812.00us", 812 * time.Microsecond},
-		{"     99%    1.50s ", 1500 * time.Millisecond},
-		{"     99%    2.00m ", 2 * time.Minute},
-	}
-	for _, tt := range tests {
-		in := strings.Replace(string(out), "     99%    9.88ms", tt.line, 1)
-		got, err := ParseWrk(in)
-		if err != nil {
-			t.Fatalf("%q: %v", tt.line, err)
-		}
-		if got.P99 != tt.want {
-			t.Errorf("%q: P99 = %v, want %v", tt.line, got.P99, tt.want)
+func sampleReport() Report {
+	res := func(name string, site, ceiling float64, p99, ceilingP99 time.Duration) Result {
+		return Result{
+			Target:  Target{Name: name, Path: name, Status: 200},
+			Site:    Measure{RequestsPerSec: site, P99: p99, Requests: 1},
+			Ceiling: Measure{RequestsPerSec: ceiling, P99: ceilingP99, Requests: 1},
 		}
 	}
+	return Report{Rounds: 3, Duration: 2 * time.Second, StartToFirst200: 12 * time.Millisecond, PeakRSS: 14 << 20,
+		Results: []Result{
+			res("/", 45000, 50000, 3*time.Millisecond, 2*time.Millisecond),
+			res("/lettings/", 43000, 50000, 2*time.Millisecond, 2*time.Millisecond),
+		}}
 }
 
-func TestParseWrkRejectsIncompleteOutput(t *testing.T) {
-	out, err := os.ReadFile(filepath.Join("testdata", "wrk-lettings.txt"))
-	if err != nil {
-		t.Fatal(err)
+func TestPrintAndFailures(t *testing.T) {
+	var b strings.Builder
+	if failed := sampleReport().Print(&b, DefaultGoals); len(failed) > 0 {
+		t.Errorf("Print of a passing report: %q\n%s", failed, b.String())
 	}
-	withoutLine := func(prefix string) string {
-		var kept []string
-		for line := range strings.Lines(string(out)) {
-			if !strings.HasPrefix(strings.TrimSpace(line), prefix) {
-				kept = append(kept, line)
-			}
+	for _, want := range []string{"/lettings/", "43000", "50000", "0.86", "1.50", "12.00 ms", "14.0 MiB", "PASS"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
-		return strings.Join(kept, "")
 	}
-	tests := map[string]string{
-		"empty":              "",
-		"connection refused": "unable to connect to 127.0.0.1:1 Connection refused\n",
-		"no --latency":       withoutLine("99%"),
-		"no Requests/sec":    withoutLine("Requests/sec"),
-		"no request count":   withoutLine("72060 requests"),
+	tests := map[string]struct {
+		change func(*Report)
+		want   string
+	}{
+		"slow":          {func(r *Report) { r.Results[1].Site.RequestsPerSec = 40000 }, "/lettings/: 0.80 of the ceiling's requests/s"},
+		"late":          {func(r *Report) { r.Results[0].Site.P99 = 4 * time.Millisecond }, "/: p99 2.00× the ceiling's"},
+		"wrong status":  {func(r *Report) { r.Results[0].Ceiling.Wrong = 3 }, "/: 3 responses without status 200"},
+		"fat":           {func(r *Report) { r.PeakRSS = 40 << 20 }, "peak RSS 40.0 MiB"},
+		"slow to start": {func(r *Report) { r.StartToFirst200 = time.Second }, "start to first 200 1000.00 ms"},
+		"not measured":  {func(r *Report) { r.Results, r.PeakRSS = nil, 0 }, "nothing was loaded"},
 	}
-	for name, in := range tests {
-		if _, err := ParseWrk(in); err == nil {
-			t.Errorf("%s: ParseWrk succeeded", name)
+	for name, tt := range tests {
+		r := sampleReport()
+		tt.change(&r)
+		b.Reset()
+		failed := r.Print(&b, DefaultGoals)
+		if len(failed) == 0 || !strings.Contains(b.String(), "FAIL "+tt.want) {
+			t.Errorf("%s: failures %q, want one starting %q:\n%s", name, failed, tt.want, b.String())
 		}
 	}
 }
@@ -117,125 +99,6 @@ func TestParseVMHWM(t *testing.T) {
 	}
 }
 
-func TestWrkArgs(t *testing.T) {
-	tests := []struct {
-		duration time.Duration
-		want     string
-	}{
-		{5 * time.Second, "5s"},
-		{1500 * time.Millisecond, "2s"},
-		{100 * time.Millisecond, "1s"},
-	}
-	for _, tt := range tests {
-		got := strings.Join(wrkArgs("http://127.0.0.1:1/x", 2, 64, tt.duration), " ")
-		want := "--threads 2 --connections 64 --duration " + tt.want + " --latency http://127.0.0.1:1/x"
-		if got != want {
-			t.Errorf("wrkArgs(%v) = %q, want %q", tt.duration, got, want)
-		}
-	}
-}
-
-// sampleReport is a report that meets every default goal.
-func sampleReport() Report {
-	return Report{
-		Duration:        5 * time.Second,
-		StartToFirst200: 8 * time.Millisecond,
-		PeakRSS:         21 << 20,
-		Results: []Result{
-			{Path: "/", Status: 200, RequestsPerSec: 66000, P99: 8 * time.Millisecond, Requests: 330000},
-			{Path: LettingsPath, Status: 200, RequestsPerSec: 65000, P99: 9 * time.Millisecond, Requests: 325000},
-			{
-				Path: NotFoundPath, Status: 404, RequestsPerSec: 60000, P99: 10 * time.Millisecond,
-				Requests: 300000, Non2xx3xx: 300000,
-			},
-		},
-	}
-}
-
-func TestCheck(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(*Report)
-		failed string // the goal that should fail, "" for none
-	}{
-		{"all met", func(*Report) {}, ""},
-		{"slow", func(r *Report) { r.Results[1].RequestsPerSec = 39999 }, "/lettings/ throughput"},
-		{"long tail", func(r *Report) { r.Results[1].P99 = 15 * time.Millisecond }, "/lettings/ p99 latency"},
-		{"fat", func(r *Report) { r.PeakRSS = 30 << 20 }, "peak RSS"},
-		{"slow start", func(r *Report) { r.StartToFirst200 = 51 * time.Millisecond }, "start to first 200"},
-		{"errors on a page", func(r *Report) { r.Results[0].Non2xx3xx = 1 }, "expected statuses, no socket errors"},
-		{"200 on the 404 path", func(r *Report) { r.Results[2].Non2xx3xx = 10 }, "expected statuses, no socket errors"},
-		{"socket errors", func(r *Report) { r.Results[2].SocketErrors = 3 }, "expected statuses, no socket errors"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := sampleReport()
-			tt.change(&r)
-			checks := r.Check(DefaultGoals)
-			for _, c := range checks {
-				if wantPass := c.Goal != tt.failed; c.Pass != wantPass {
-					t.Errorf("%s: pass = %v, want %v (%+v)", c.Goal, c.Pass, wantPass, c)
-				}
-			}
-			if Passed(checks) != (tt.failed == "") {
-				t.Errorf("Passed = %v", Passed(checks))
-			}
-		})
-	}
-	if Passed((Report{}).Check(DefaultGoals)) {
-		t.Error("an empty report passes")
-	}
-}
-
-func TestPrint(t *testing.T) {
-	var b strings.Builder
-	pass, err := sampleReport().Print(&b, DefaultGoals)
-	if err != nil || !pass {
-		t.Fatalf("Print = %v, %v; want true, nil", pass, err)
-	}
-	out := b.String()
-	if !strings.HasPrefix(out, "Load test: wrk, 64 connections, 2 threads, 5s per URL\n") {
-		t.Errorf("output lacks the settings:\n%s", out)
-	}
-	// Lines, compared field by field since padding depends on the widest cell.
-	for _, want := range []string{
-		"/lettings/ 200 65000 9.00 ms 325000 0 0",
-		"/this-page-does-not-exist/ 404 60000 10.00 ms 300000 0 0",
-		"start to first 200: 8.00 ms",
-		"peak RSS: 21.0 MiB",
-		"/lettings/ throughput ≥ 40000 req/s 65000 req/s PASS",
-		"peak RSS < 30.0 MiB 21.0 MiB PASS",
-	} {
-		found := false
-		for line := range strings.Lines(out) {
-			if strings.Join(strings.Fields(line), " ") == want {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("output lacks a line %q:\n%s", want, out)
-		}
-	}
-	// Every line of a table has the same width.
-	for _, table := range strings.Split(out, "\n\n")[1:] {
-		lines := strings.Split(strings.TrimSpace(table), "\n")
-		if len(lines) < 3 || strings.HasPrefix(lines[0], "start") {
-			continue
-		}
-		for _, l := range lines {
-			if len([]rune(l)) != len([]rune(lines[0])) {
-				t.Errorf("misaligned line %q in table:\n%s", l, table)
-			}
-		}
-	}
-	r := sampleReport()
-	r.PeakRSS = 40 << 20
-	b.Reset()
-	if pass, _ := r.Print(&b, DefaultGoals); pass || !strings.Contains(b.String(), "FAIL") {
-		t.Errorf("Print of a failing report: pass %v\n%s", pass, b.String())
-	}
-}
-
 func TestRunWithoutWrk(t *testing.T) {
 	_, err := Run(t.Context(), Options{Binary: os.Args[0], Wrk: filepath.Join(t.TempDir(), "wrk")})
 	if !errors.Is(err, ErrWrkMissing) || !strings.Contains(err.Error(), "apt-get install wrk") {
@@ -245,7 +108,7 @@ func TestRunWithoutWrk(t *testing.T) {
 
 func TestRunWrkReplaysFailure(t *testing.T) {
 	requireWrk(t)
-	wrk, err := findWrk("")
+	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +118,7 @@ func TestRunWrkReplaysFailure(t *testing.T) {
 	}
 	var shown strings.Builder
 	r := &runner.Runner{Out: &shown}
-	_, err = runWrk(t.Context(), r, wrk, wrkArgs("http://127.0.0.1:"+port+"/", 1, 1, time.Second))
+	_, err = wrkRun{wrk: wrk, r: r, duration: time.Second}.load(t.Context(), "http://127.0.0.1:"+port, Target{Path: "/"})
 	if exitErr := (*runner.ExitError)(nil); !errors.As(err, &exitErr) {
 		t.Errorf("runWrk against a closed port = %v, want a runner.ExitError", err)
 	}
@@ -322,7 +185,7 @@ func TestMain(m *testing.M) {
 // requireWrk skips the test when wrk is missing, or fails it on CI.
 func requireWrk(t *testing.T) {
 	t.Helper()
-	if _, err := findWrk(""); err != nil {
+	if _, err := exec.LookPath("wrk"); err != nil {
 		testenv.Missing(t, "wrk", err, "install it: apt-get install wrk")
 	}
 }
@@ -378,28 +241,25 @@ func TestStartServerReportsEarlyExit(t *testing.T) {
 func TestRun(t *testing.T) {
 	requireWrk(t)
 	binary := buildApp(t)
-	report, err := Run(t.Context(), Options{Binary: binary, Duration: time.Second})
+	report, err := Run(t.Context(), Options{Binary: binary, Rounds: 1, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if _, err := report.Print(&b, DefaultGoals); err != nil {
-		t.Fatal(err)
-	}
+	report.Print(&b, DefaultGoals)
 	t.Logf("\n%s", b.String())
 
 	if report.StartToFirst200 <= 0 || report.PeakRSS <= 0 {
 		t.Errorf("start to first 200 %v, peak RSS %d", report.StartToFirst200, report.PeakRSS)
 	}
-	if len(report.Results) != 5 {
-		t.Fatalf("%d results, want 5", len(report.Results))
+	if len(report.Results) != 6 {
+		t.Fatalf("%d results, want 6", len(report.Results))
 	}
 	for _, res := range report.Results {
-		if res.Requests == 0 || res.RequestsPerSec <= 0 || res.P99 <= 0 {
-			t.Errorf("%s: nothing measured: %+v", res.Path, res)
-		}
-		if res.unexpected() != 0 {
-			t.Errorf("%s: %d responses without status %d", res.Path, res.unexpected(), res.Status)
+		for _, m := range []Measure{res.Site, res.Ceiling} {
+			if m.Requests == 0 || m.RequestsPerSec <= 0 || m.P99 <= 0 || m.Wrong != 0 {
+				t.Errorf("%s: %+v", res.Name, m)
+			}
 		}
 	}
 	if !strings.HasPrefix(report.Results[3].Path, "/static/css/site.") {
@@ -407,6 +267,36 @@ func TestRun(t *testing.T) {
 	}
 	if pids := running(t, binary); len(pids) > 0 {
 		t.Errorf("server still running after Run: pids %v", pids)
+	}
+}
+
+// TestLoadSendsTheTargetsRequest checks that wrk asks for the target's path,
+// with Accept-Encoding: gzip only when the target says so.
+func TestLoadSendsTheTargetsRequest(t *testing.T) {
+	requireWrk(t)
+	wrk, _ := exec.LookPath("wrk")
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path+" "+r.Header.Get("Accept-Encoding")] = true
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	script := filepath.Join(t.TempDir(), "report.lua")
+	if err := os.WriteFile(script, report, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := wrkRun{wrk: wrk, script: script, r: &runner.Runner{}, duration: time.Second}
+	for _, target := range []Target{{Path: "/plain"}, {Path: "/zipped", Gzip: true}} {
+		if res, err := w.load(t.Context(), srv.URL, target); err != nil || res.Requests == 0 {
+			t.Fatalf("load %s = %+v, %v", target.Path, res, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || !seen["/plain "] || !seen["/zipped gzip"] {
+		t.Errorf("the server saw %v, want /plain without and /zipped with Accept-Encoding: gzip", seen)
 	}
 }
 
