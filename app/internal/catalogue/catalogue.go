@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"slices"
 )
 
@@ -34,6 +35,9 @@ type Letting struct {
 // Profile is a user's public profile.
 type Profile struct {
 	Username     string `json:"username"`
+	FirstName    string `json:"first_name"`
+	LastName     string `json:"last_name"`
+	Email        string `json:"email,omitempty"` // empty when the user gave none
 	FavoriteCity string `json:"favorite_city"`
 }
 
@@ -60,8 +64,9 @@ func Embedded() (Catalogue, error) {
 }
 
 // New returns a copy of c with lettings ordered by ID and profiles by
-// username. It checks that IDs are positive and unique, usernames unique, and
-// no field is empty.
+// username. It checks that IDs are positive and unique, usernames unique, no
+// field but a profile's email is empty, and an email, when given, is a plain
+// address.
 func New(c Catalogue) (Catalogue, error) {
 	c = Catalogue{Lettings: slices.Clone(c.Lettings), Profiles: slices.Clone(c.Profiles)}
 	ids := make(map[int]bool, len(c.Lettings))
@@ -76,8 +81,8 @@ func New(c Catalogue) (Catalogue, error) {
 	}
 	names := make(map[string]bool, len(c.Profiles))
 	for _, p := range c.Profiles {
-		if p.Username == "" || p.FavoriteCity == "" {
-			return Catalogue{}, fmt.Errorf("profile %q: username and favourite city are required", p.Username)
+		if err := checkProfile(p); err != nil {
+			return Catalogue{}, err
 		}
 		if names[p.Username] {
 			return Catalogue{}, fmt.Errorf("username %q is used twice", p.Username)
@@ -100,6 +105,19 @@ func checkLetting(l Letting) error {
 	case a.Number < 1 || a.Street == "" || a.City == "" || len(a.State) != 2 ||
 		len(a.ZipCode) != 5 || len(a.CountryISOCode) != 3:
 		return fmt.Errorf("letting %d: incomplete address %+v", l.ID, a)
+	}
+	return nil
+}
+
+// checkProfile reports a profile with a missing field or a malformed email.
+func checkProfile(p Profile) error {
+	if p.Username == "" || p.FirstName == "" || p.LastName == "" || p.FavoriteCity == "" {
+		return fmt.Errorf("profile %q: username, first name, last name and favorite city are required", p.Username)
+	}
+	if p.Email != "" {
+		if addr, err := mail.ParseAddress(p.Email); err != nil || addr.Name != "" || addr.Address != p.Email {
+			return fmt.Errorf("profile %q: email %q is not a plain address such as name@example.com", p.Username, p.Email)
+		}
 	}
 	return nil
 }

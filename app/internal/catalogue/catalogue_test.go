@@ -25,6 +25,21 @@ func TestEmbedded(t *testing.T) {
 	if len(c.Profiles) != 4 {
 		t.Errorf("got %d profiles, want 4", len(c.Profiles))
 	}
+	// The profile page must cope with a user who gave no email.
+	withEmail := 0
+	for _, p := range c.Profiles {
+		if p.Email != "" {
+			withEmail++
+		}
+	}
+	if withEmail == 0 || withEmail == len(c.Profiles) {
+		t.Errorf("%d of %d profiles have an email; want some with and some without", withEmail, len(c.Profiles))
+	}
+}
+
+// person is a valid profile with the given username and favorite city.
+func person(username, city string) Profile {
+	return Profile{Username: username, FirstName: "Erin", LastName: "Lee", Email: "erin@example.com", FavoriteCity: city}
 }
 
 // home is a valid letting with the given ID.
@@ -37,7 +52,7 @@ func home(id int) Letting {
 func TestNewSortsACopy(t *testing.T) {
 	in := Catalogue{
 		Lettings: []Letting{home(3), home(1), home(2)},
-		Profiles: []Profile{{"erin", "Orange"}, {"bob", "Brea"}, {"dmitri", "Irvine"}},
+		Profiles: []Profile{person("erin", "Orange"), person("bob", "Brea"), person("dmitri", "Irvine")},
 	}
 	c, err := New(in)
 	if err != nil {
@@ -64,6 +79,11 @@ func TestNewSortsACopy(t *testing.T) {
 
 func TestNewRejectsBadCatalogue(t *testing.T) {
 	good := home(1)
+	withEmail := func(email string) Profile {
+		p := person("a", "Irvine")
+		p.Email = email
+		return p
+	}
 	tests := []struct {
 		name string
 		in   Catalogue
@@ -73,8 +93,11 @@ func TestNewRejectsBadCatalogue(t *testing.T) {
 		{"zero ID", Catalogue{Lettings: []Letting{home(0)}}, "not positive"},
 		{"no title", Catalogue{Lettings: []Letting{func() Letting { l := good; l.Title = ""; return l }()}}, "title"},
 		{"bad state", Catalogue{Lettings: []Letting{func() Letting { l := good; l.Address.State = "Cal"; return l }()}}, "address"},
-		{"duplicate user", Catalogue{Profiles: []Profile{{"a", "Irvine"}, {"a", "Tustin"}}}, "used twice"},
-		{"no city", Catalogue{Profiles: []Profile{{"a", ""}}}, "favourite city"},
+		{"duplicate user", Catalogue{Profiles: []Profile{person("a", "Irvine"), person("a", "Tustin")}}, "used twice"},
+		{"no city", Catalogue{Profiles: []Profile{person("a", "")}}, "favorite city"},
+		{"no last name", Catalogue{Profiles: []Profile{{Username: "a", FirstName: "A", FavoriteCity: "Irvine"}}}, "last name"},
+		{"email without @", Catalogue{Profiles: []Profile{withEmail("a.example.com")}}, "email"},
+		{"email with a name", Catalogue{Profiles: []Profile{withEmail("A <a@example.com>")}}, "email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,5 +106,13 @@ func TestNewRejectsBadCatalogue(t *testing.T) {
 				t.Errorf("New() error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestNewAcceptsProfileWithoutEmail(t *testing.T) {
+	p := person("dmitri", "Irvine")
+	p.Email = ""
+	if _, err := New(Catalogue{Profiles: []Profile{p}}); err != nil {
+		t.Errorf("New() rejected a profile with no email: %v", err)
 	}
 }

@@ -12,12 +12,13 @@ import (
 //go:embed templates
 var templateFS embed.FS
 
-// page is what every template receives: the base layout reads Title and
-// Section, the page's own "content" template reads Content.
+// page is what every template receives: the base layout reads Title,
+// Description and Section, the page's own "content" template reads Content.
 type page struct {
-	Title   string // the page's title, without the site name
-	Section string // navigation entry to mark as current: "home", "lettings", "profiles" or ""
-	Content any    // the page's own data
+	Title       string // the page's title, without the site name
+	Description string // the page's meta description: one or two sentences of its own
+	Section     string // navigation entry to mark as current: "home", "lettings", "profiles" or ""
+	Content     any    // the page's own data
 }
 
 // errorContent is the Content of the error page.

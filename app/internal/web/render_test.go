@@ -27,7 +27,9 @@ func TestEveryLinkHasAPage(t *testing.T) {
 		{"embedded", catalogue.Catalogue{}, 6 + 4},
 		{"escaped", catalogue.Catalogue{
 			Lettings: []catalogue.Letting{{ID: 12, Title: "Tustin Ranch House", Address: tustin}},
-			Profiles: []catalogue.Profile{{Username: "erin o'neil ü", FavoriteCity: "Orange"}},
+			Profiles: []catalogue.Profile{{
+				Username: "erin o'neil ü", FirstName: "Erin", LastName: "O'Neil", FavoriteCity: "Orange",
+			}},
 		}, 2},
 	}
 	for _, tt := range tests {

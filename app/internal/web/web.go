@@ -139,21 +139,49 @@ func renderPages(ts map[string]*template.Template, c catalogue.Catalogue) (map[s
 			pages[path], err = render(ts[name], p)
 		}
 	}
-	add("/", "home.html", page{Title: "Holiday homes", Section: "home"})
-	add("/lettings/", "lettings.html", page{Title: "Lettings", Section: "lettings", Content: c.Lettings})
+	// The titles are the original Django site's; each page has its own description.
+	add("/", "home.html", page{
+		Title:       "Holiday homes",
+		Description: "Holiday homes to rent on the Orange County coast, from Huntington Beach to San Clemente.",
+		Section:     "home",
+	})
+	add("/lettings/", "lettings.html", page{
+		Title:       "Lettings",
+		Description: "Every holiday home Orange County Lettings has to rent on the Southern California coast, with its town.",
+		Section:     "lettings",
+		Content:     c.Lettings,
+	})
 	for _, l := range c.Lettings {
-		add("/lettings/"+strconv.Itoa(l.ID)+"/", "letting.html", page{Title: l.Title, Section: "lettings", Content: l})
+		a := l.Address
+		add("/lettings/"+strconv.Itoa(l.ID)+"/", "letting.html", page{
+			Title: l.Title,
+			Description: fmt.Sprintf("%s: a holiday home to rent at %d %s, %s, %s %s.",
+				l.Title, a.Number, a.Street, a.City, a.State, a.ZipCode),
+			Section: "lettings",
+			Content: l,
+		})
 	}
-	add("/profiles/", "profiles.html", page{Title: "Profiles", Section: "profiles", Content: c.Profiles})
+	add("/profiles/", "profiles.html", page{
+		Title:       "Profiles",
+		Description: "Meet the people who stay in Orange County Lettings' holiday homes, and their favorite cities.",
+		Section:     "profiles",
+		Content:     c.Profiles,
+	})
 	for _, p := range c.Profiles {
-		add("/profiles/"+p.Username+"/", "profile.html", page{Title: p.Username, Section: "profiles", Content: p})
+		add("/profiles/"+p.Username+"/", "profile.html", page{
+			Title: p.Username,
+			Description: fmt.Sprintf("Profile of %s (%s %s) on Orange County Lettings. Favorite city: %s.",
+				p.Username, p.FirstName, p.LastName, p.FavoriteCity),
+			Section: "profiles",
+			Content: p,
+		})
 	}
 	return pages, err
 }
 
 // renderError renders the error page for c.
 func (s *site) renderError(c errorContent) ([]byte, error) {
-	return render(s.errorPage, page{Title: c.Heading, Content: c})
+	return render(s.errorPage, page{Title: c.Heading, Description: c.Message, Content: c})
 }
 
 // serverErrorContent is the content of the 500 page for a request.

@@ -88,17 +88,25 @@ func TestPages(t *testing.T) {
 		{
 			"/lettings/3/", "Huntington Beach Surf Bungalow | Orange County Lettings", "/lettings/",
 			[]string{
-				"<dd>418</dd>", "<dd>17th Street</dd>", "<dd>Huntington Beach</dd>", "<dd>CA</dd>",
-				"<dd>92648</dd>", ">USA</abbr>",
+				"<h1>Huntington Beach Surf Bungalow</h1>",
+				"<address class=\"panel\">\n418 17th Street<br>\nHuntington Beach, CA 92648<br>\n" +
+					"<abbr title=\"ISO 3166-1 country code\">USA</abbr>\n</address>",
 			},
 		},
 		{
 			"/profiles/", "Profiles | Orange County Lettings", "/profiles/",
-			[]string{`<a href="/profiles/alice.surfs/">alice.surfs</a>`, `<a href="/profiles/dmitri/">dmitri</a>`},
+			[]string{
+				`<a href="/profiles/alice.surfs/">alice.surfs</a>`, `<a href="/profiles/dmitri/">dmitri</a>`,
+				"<p>Favorite city: Irvine</p>",
+			},
 		},
 		{
 			"/profiles/bob_harbor/", "bob_harbor | Orange County Lettings", "/profiles/",
-			[]string{"<h1>bob_harbor</h1>", "<dd>Newport Beach</dd>"},
+			[]string{
+				"<h1>bob_harbor</h1>",
+				"<dt>First name</dt><dd>Bob</dd>", "<dt>Last name</dt><dd>Harrington</dd>",
+				"<dt>Email</dt><dd>bob.harrington@example.net</dd>", "<dt>Favorite city</dt><dd>Newport Beach</dd>",
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -130,6 +138,62 @@ func TestPages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProfileWithoutEmail checks that a profile with no email shows no
+// email row, not an empty one.
+func TestProfileWithoutEmail(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	body := get(t, h, http.MethodGet, "/profiles/dmitri/", nil).Body.String()
+	for _, want := range []string{"<dd>Dmitri</dd>", "<dd>Volkov</dd>", "<dd>Irvine</dd>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"Email", "@"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("the page of a profile with no email contains %q", unwanted)
+		}
+	}
+}
+
+// reDescription finds a page's meta description.
+var reDescription = regexp.MustCompile(`<meta name="description" content="([^"]*)">`)
+
+// TestTitlesAndDescriptions checks that every page, the 404 page included,
+// has a title and a meta description that no other page has.
+func TestTitlesAndDescriptions(t *testing.T) {
+	h := newTestSite(t, Options{}, nil)
+	targets := []string{"/", "/lettings/", "/profiles/", "/nowhere"}
+	for _, list := range []string{"/lettings/", "/profiles/"} {
+		for _, m := range reLink.FindAllStringSubmatch(get(t, h, http.MethodGet, list, nil).Body.String(), -1) {
+			targets = append(targets, m[1])
+		}
+	}
+	titles, descriptions := map[string]string{}, map[string]string{}
+	for _, target := range targets {
+		body := get(t, h, http.MethodGet, target, nil).Body.String()
+		m := reDescription.FindStringSubmatch(body)
+		if m == nil || len(m[1]) < 40 {
+			t.Errorf("%s: description %q, want a sentence", target, m)
+			continue
+		}
+		unique(t, titles, title(body), target)
+		unique(t, descriptions, html.UnescapeString(m[1]), target)
+	}
+	if want := "Huntington Beach Surf Bungalow: a holiday home to rent at 418 17th Street, Huntington Beach, CA 92648."; descriptions[want] != "/lettings/3/" {
+		t.Errorf("/lettings/3/ lacks the description %q", want)
+	}
+}
+
+// unique reports value if seen has it for a page other than target, and
+// notes it for target.
+func unique(t *testing.T, seen map[string]string, value, target string) {
+	t.Helper()
+	if other, ok := seen[value]; ok && other != target {
+		t.Errorf("%s and %s share %q", other, target, value)
+	}
+	seen[value] = target
 }
 
 func TestHead(t *testing.T) {
