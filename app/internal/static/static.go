@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
@@ -54,16 +55,15 @@ type Assets struct {
 // smaller, its gzip variant. Each variant is a representation of its own,
 // with its own ETag.
 type file struct {
-	contentType  string
-	cacheControl string
-	identity     variant
-	gzip         *variant // nil when compression does not make the file smaller
+	identity variant
+	gzip     *variant // nil when compression does not make the file smaller
 }
 
-// variant is one encoding of a file.
+// variant is one encoding of a file, with the headers it is served with.
+// Responses share the header values: net/http only reads them.
 type variant struct {
-	body []byte
-	etag string
+	body   []byte
+	header http.Header
 }
 
 // Embedded returns the site's own static files, served under /static/.
@@ -108,22 +108,27 @@ func (a *Assets) add(name string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("compress %s: %w", name, err)
 	}
-	hashed := &file{
-		contentType:  contentType(name),
-		cacheControl: cacheImmutable,
-		identity:     variant{body, `"` + hash + `"`},
-	}
-	if len(gz) < len(body) {
-		hashed.gzip = &variant{gz, `"` + hash + `-gzip"`}
-	}
-	plain := *hashed
-	plain.cacheControl = cacheShort
-
 	hashedName := HashedName(name, hash)
-	a.files[hashedName] = hashed
-	a.files[name] = &plain
+	a.files[hashedName] = newFile(name, hash, cacheImmutable, body, gz)
+	a.files[name] = newFile(name, hash, cacheShort, body, gz)
 	a.urls[name] = a.prefix + hashedName
 	return nil
+}
+
+// newFile returns the file name with content body, whose hash is hash,
+// served with cacheControl; gz, its gzip variant, is kept if smaller.
+func newFile(name, hash, cacheControl string, body, gz []byte) *file {
+	h := http.Header{"Cache-Control": {cacheControl}, "Content-Type": {contentType(name)}}
+	f := &file{identity: variant{body, h}}
+	if len(gz) < len(body) {
+		h["Vary"] = []string{"Accept-Encoding"}
+		zh := h.Clone()
+		zh["Content-Encoding"] = []string{"gzip"}
+		zh["Etag"] = []string{`"` + hash + `-gzip"`}
+		f.gzip = &variant{gz, zh}
+	}
+	h["Etag"] = []string{`"` + hash + `"`}
+	return f
 }
 
 // HashedName inserts hash before the extension of name:
@@ -194,18 +199,11 @@ func (a *Assets) Handler(notFound http.Handler) http.Handler {
 // representation, content coding included, and each variant's own strong
 // ETag keeps If-Range from mixing bytes of the two.
 func (f *file) serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", f.cacheControl)
-	h.Set("Content-Type", f.contentType)
 	v := &f.identity
-	if f.gzip != nil {
-		h.Set("Vary", "Accept-Encoding")
-		if AcceptsGzip(r.Header.Get("Accept-Encoding")) {
-			v = f.gzip
-			h.Set("Content-Encoding", "gzip")
-		}
+	if f.gzip != nil && AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+		v = f.gzip
 	}
-	h.Set("ETag", v.etag)
+	maps.Copy(w.Header(), v.header)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.body))
 }
 

@@ -63,11 +63,14 @@ func render(t *template.Template, p page) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// htmlType is the Content-Type of pages, shared by responses.
+var htmlType = []string{"text/html; charset=utf-8"}
+
 // writeHTML writes an HTML page with the given status.
 func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = htmlType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a failed write means the client has gone
 }

@@ -445,20 +445,20 @@ func TestAccessLog(t *testing.T) {
 		logs.Reset()
 		w := get(t, h, tt.method, tt.target, nil)
 		var rec struct {
-			Level      string   `json:"level"`
-			Msg        string   `json:"msg"`
-			Method     string   `json:"method"`
-			Path       string   `json:"path"`
-			Status     int      `json:"status"`
-			Bytes      int      `json:"bytes"`
-			DurationMS *float64 `json:"duration_ms"`
-			RequestID  string   `json:"request_id"`
+			Level      string `json:"level"`
+			Msg        string `json:"msg"`
+			Method     string `json:"method"`
+			Path       string `json:"path"`
+			Status     int    `json:"status"`
+			Bytes      int    `json:"bytes"`
+			DurationUS *int64 `json:"duration_us"`
+			RequestID  string `json:"request_id"`
 		}
 		if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
 			t.Fatalf("%s %s: access log %q is not one JSON record: %v", tt.method, tt.target, logs.String(), err)
 		}
 		if rec.Level != "INFO" || rec.Msg != "request" || rec.Method != tt.method || rec.Path != tt.path ||
-			rec.Status != tt.status || w.Code != tt.status || rec.Bytes != w.Body.Len() || rec.DurationMS == nil ||
+			rec.Status != tt.status || w.Code != tt.status || rec.Bytes != w.Body.Len() || rec.DurationUS == nil ||
 			rec.RequestID != w.Header().Get("X-Request-ID") {
 			t.Errorf("%s %s: access log record %s does not describe the response (%d, %d bytes)",
 				tt.method, tt.target, logs.String(), w.Code, w.Body.Len())
