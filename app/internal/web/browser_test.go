@@ -59,19 +59,22 @@ type browserPage struct {
 	status int64
 }
 
-// chromiumPath returns the path of Debian's chromium. Without it the test is
-// skipped, or fails when CI is set.
+// chromiumPath returns the path of Debian's chromium or, failing that, of
+// Google Chrome, which CircleCI's machine images carry. Without either the
+// test is skipped, or fails when CI is set.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		msg := "chromium not found; install it (sudo .ci/setup, or apt-get install chromium) to run the browser test"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI is set, so this is a failure)")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
 		}
-		t.Skip(msg)
 	}
-	return path
+	msg := "chromium not found; install it (sudo .ci/setup, or apt-get install chromium) to run the browser test"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + " (CI is set, so this is a failure)")
+	}
+	t.Skip(msg)
+	return ""
 }
 
 // screenshotDir returns where screenshots go: $TEST_RESULTS_DIR/screenshots,
