@@ -29,9 +29,9 @@ func TestHappyPath(t *testing.T) {
 	equal(t, "Platform API calls", w.apiCalls(), []string{
 		"GET /account",
 		"GET /apps/oc-web",
-		"GET /apps/oc-web/releases [version ..; order=desc, max=10]",
+		"GET /apps/oc-web/releases [version ..; max=10,order=desc]",
 		"PATCH /apps/oc-web/formation",
-		"GET /apps/oc-web/releases [version ..; order=desc, max=1]",
+		"GET /apps/oc-web/releases [version ..; max=1,order=desc]",
 		"GET /apps/oc-web/releases/" + w.heroku.Releases(app)[1].ID + " ...",
 	})
 	var patch herokutest.Request

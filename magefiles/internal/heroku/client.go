@@ -1,21 +1,21 @@
-// Package heroku talks to the Heroku Platform API (through
-// github.com/heroku/heroku-go/v6): it checks an app, creates one, releases
-// a container image, follows the release and rolls it back. Platform runs
-// mage deploy's steps on Heroku.
-//
-// The API key travels only as a bearer token, only to the configured API
-// URL. Each request waits at most RequestTimeout for an answer; requests
-// that were rate-limited, and failed ones that are safe to repeat, are
-// retried a bounded number of times (see RetryPolicy).
+// Package heroku talks to the Heroku Platform API through heroku-go: it
+// checks and creates apps, releases a container image, follows the release
+// and rolls it back; Platform runs mage deploy's steps on Heroku. The API
+// key goes only to the configured API URL, as a bearer token.
 package heroku
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,30 +27,42 @@ import (
 // ContainerStack is the stack of apps that run Docker images.
 const ContainerStack = "container"
 
-// RequestTimeout bounds the wait for the answer to one request, so that
-// an API that accepts connections and never answers fails a deploy in
-// about a minute, retries included, not in several.
+// RequestTimeout bounds the wait for one answer, so that a silent API fails
+// a deploy in about a minute, retries included.
 const RequestTimeout = 10 * time.Second
+
+// Release statuses.
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusExpired   = "expired"
+)
 
 // Config says where the API is and how to authenticate.
 type Config struct {
-	APIURL string // e.g. https://api.heroku.com (HEROKU_API_URL)
-	APIKey string // sent only as a bearer token (HEROKU_API_KEY)
+	APIURL    string                           // e.g. https://api.heroku.com (HEROKU_API_URL)
+	APIKey    string                           // sent only as a bearer token (HEROKU_API_KEY)
+	Transport http.RoundTripper                // nil: http.DefaultTransport's settings, RequestTimeout per answer
+	Retry     RetryPolicy                      // zero fields take their defaults
+	Logf      func(format string, args ...any) // told about each retry, when set
+}
 
-	// Transport carries the requests; nil means http.DefaultTransport's
-	// settings, with RequestTimeout for each answer.
-	Transport http.RoundTripper
-	// Retry bounds the retries; zero fields take their defaults.
-	Retry RetryPolicy
-	// Logf, when set, is told about each retry.
-	Logf func(format string, args ...any)
+// RetryPolicy bounds how the client retries. After a 429 (Heroku did not
+// process the request) any request whose body can be sent again is retried,
+// after the answer's Retry-After or the backoff. After a 5xx answer or a
+// network error only GET and HEAD are: a release or a rollback that failed
+// that way may have happened, and must be checked, not repeated.
+type RetryPolicy struct {
+	Attempts int           // attempts in all, first included; default 4
+	MinDelay time.Duration // first backoff, doubled at each retry; default 1s
+	MaxDelay time.Duration // longest wait; a longer Retry-After returns the 429; default 30s
 }
 
 // Client is a Platform API client.
 type Client struct {
-	api    *hk.Service  // Accept: application/vnd.heroku+json; version=3
-	docker *hk.Service  // the same, with the docker-releases variant
-	http   *http.Client // api's, for the requests heroku-go cannot make
+	api    *hk.Service // Accept: application/vnd.heroku+json; version=3
+	docker *hk.Service // the same, with the docker-releases variant
 }
 
 // New returns a client for cfg.
@@ -59,23 +71,24 @@ func New(cfg Config) (*Client, error) {
 	if key == "" {
 		return nil, errors.New("no Heroku API key: " + settings.HerokuRefused)
 	}
-	inner := cfg.Transport
-	if inner == nil {
+	retry := &retryTransport{base: cfg.Transport, logf: cfg.Logf, RetryPolicy: RetryPolicy{
+		Attempts: cmp.Or(max(cfg.Retry.Attempts, 0), 4),
+		MinDelay: cmp.Or(max(cfg.Retry.MinDelay, 0), time.Second),
+		MaxDelay: cmp.Or(max(cfg.Retry.MaxDelay, 0), 30*time.Second),
+	}}
+	if retry.base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = RequestTimeout
-		inner = t
+		retry.base = t
 	}
-	retry := newRetryTransport(inner, cfg.Retry, cfg.Logf)
 	client := func(extra http.Header) *http.Client {
 		return &http.Client{Transport: &hk.Transport{
 			BearerToken: key, UserAgent: "oc-lettings-mage " + hk.DefaultUserAgent, AdditionalHeaders: extra, Transport: retry,
 		}}
 	}
-	// heroku-go's Transport sets Accept itself and then applies
-	// AdditionalHeaders, so a second service is the only way to send the
-	// docker-releases variant.
-	c := &Client{http: client(nil)}
-	c.api = hk.NewService(c.http)
+	// heroku-go's Transport sets Accept, then AdditionalHeaders: the
+	// docker-releases variant needs a service of its own.
+	c := &Client{api: hk.NewService(client(nil))}
 	c.docker = hk.NewService(client(http.Header{"Accept": {"application/vnd.heroku+json; version=3.docker-releases"}}))
 	c.api.URL = strings.TrimSuffix(cfg.APIURL, "/")
 	c.docker.URL = c.api.URL
@@ -105,7 +118,7 @@ type App struct {
 	WebURL     string
 }
 
-// IsContainer reports whether the app runs, or will run from its next
+// IsContainer reports whether the app runs, or will from its next
 // release, Docker images.
 func (a App) IsContainer() bool {
 	return a.Stack == ContainerStack || a.BuildStack == ContainerStack
@@ -122,14 +135,16 @@ func (c *Client) App(ctx context.Context, name string) (App, error) {
 }
 
 func appFrom(a *hk.App) App {
-	app := App{Name: a.Name, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: a.Generation.Name}
-	if a.WebURL != nil {
-		app.WebURL = *a.WebURL
-	}
-	return app
+	return App{Name: a.Name, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: a.Generation.Name, WebURL: deref(a.WebURL)}
 }
 
-// appNotFound is the hint for an app the API does not find.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 func appNotFound(app string) hints {
 	return hints{http.StatusNotFound: fmt.Sprintf("app %q does not exist or this key cannot see it: check HEROKU_APP_NAME, or create the app with mage heroku:create", app)}
 }
@@ -144,11 +159,9 @@ type Setup struct {
 	Unchanged []string // config vars that already had their value, sorted
 }
 
-// EnsureApp makes sure the app exists on the container stack and has the
-// given config vars: it creates the app, or switches its build stack (as
-// heroku stack:set does), or sets the vars only when needed, so running it
-// again changes nothing. Config var values are never part of its result or
-// errors. Heroku makes a new release of the app when its vars change.
+// EnsureApp makes sure the app exists on the container stack (creating it,
+// or switching its build stack as heroku stack:set does) with the given
+// config vars, changing only what differs. Values are never in its result or errors.
 func (c *Client) EnsureApp(ctx context.Context, name string, vars map[string]string) (Setup, error) {
 	var s Setup
 	var err error
@@ -192,4 +205,232 @@ func (c *Client) EnsureApp(ctx context.Context, name string, vars map[string]str
 		}
 	}
 	return s, nil
+}
+
+// Release is one release of an app.
+type Release struct {
+	ID              string
+	Version         int
+	Status          string // StatusPending, StatusSucceeded, StatusFailed or StatusExpired
+	Current         bool   // the release the app runs
+	Description     string
+	OutputStreamURL string // the release phase's output, if any; a signed URL, sent no credentials
+}
+
+// Name is the release as Heroku's tools name it: v42.
+func (r Release) Name() string { return fmt.Sprintf("v%d", r.Version) }
+
+func releaseFrom(r *hk.Release) Release {
+	return Release{
+		ID: r.ID, Version: r.Version, Status: r.Status, Current: r.Current, Description: r.Description, OutputStreamURL: deref(r.OutputStreamURL),
+	}
+}
+
+// Releases returns the app's newest releases, newest first, at most n
+// (1 to 1000), in one request.
+func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, error) {
+	list, err := c.api.ReleaseList(ctx, app, &hk.ListRange{Field: "version", Max: min(max(n, 1), 1000), Descending: true})
+	if err != nil {
+		return nil, c.fail("GET /apps/"+app+"/releases", err, appNotFound(app))
+	}
+	out := make([]Release, len(list))
+	for i := range list {
+		out[i] = releaseFrom(&list[i])
+	}
+	return out, nil
+}
+
+// Release returns the app's release id (an id or a version number).
+func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
+	r, err := c.api.ReleaseInfo(ctx, app, id)
+	if err != nil {
+		return Release{}, c.fail("GET /apps/"+app+"/releases/"+id, err, nil)
+	}
+	return releaseFrom(r), nil
+}
+
+// ReleaseImage releases the image imageID (its config's digest), pushed to
+// the app's repository in Heroku's registry, as processType (web). Heroku
+// makes no release for the image it runs. Like Rollback, it is not repeated
+// after a 5xx answer or a lost connection: it may have happened.
+func (c *Client) ReleaseImage(ctx context.Context, app, processType, imageID string) error {
+	type update struct {
+		Type        string `json:"type"`
+		DockerImage string `json:"docker_image"`
+	}
+	body := map[string][]update{"updates": {{Type: processType, DockerImage: imageID}}}
+	if err := c.docker.Patch(ctx, nil, "/apps/"+app+"/formation", body); err != nil {
+		return c.fail("PATCH /apps/"+app+"/formation", err, appNotFound(app))
+	}
+	return nil
+}
+
+// Rollback makes a new release of the app that runs what release id ran,
+// as heroku rollback does, and returns it.
+func (c *Client) Rollback(ctx context.Context, app, id string) (Release, error) {
+	r, err := c.api.ReleaseRollback(ctx, app, hk.ReleaseRollbackOpts{Release: id})
+	if err != nil {
+		return Release{}, c.fail("POST /apps/"+app+"/releases", err, nil)
+	}
+	return releaseFrom(r), nil
+}
+
+// retryTransport sits under heroku-go's Transport, to see answers before they become errors.
+type retryTransport struct {
+	RetryPolicy
+	base http.RoundTripper
+	logf func(format string, args ...any)
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := t.base.RoundTrip(req)
+		wait, why := t.retryWait(req, resp, err, attempt)
+		if why == "" {
+			if err == nil {
+				readableError(resp)
+			}
+			return resp, err
+		}
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if t.logf != nil {
+			t.logf("Heroku API %s %s: %s; retrying in %s", req.Method, req.URL.Path, why, wait)
+		}
+		if err := sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+		if req.GetBody != nil { // a fresh copy of the body
+			again := req.Clone(req.Context())
+			if again.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+			req = again
+		}
+	}
+}
+
+// retryWait says how long to wait before retrying attempt's outcome, and
+// why; why is "" when it is not retried.
+func (t *retryTransport) retryWait(req *http.Request, resp *http.Response, err error, attempt int) (time.Duration, string) {
+	if attempt >= t.Attempts || req.Context().Err() != nil {
+		return 0, ""
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	safe := (req.Method == http.MethodGet || req.Method == http.MethodHead) && replayable
+	wait := min(t.MinDelay<<min(attempt-1, 16), t.MaxDelay)
+	retried := err == nil && (resp.StatusCode == http.StatusTooManyRequests && replayable || resp.StatusCode >= 500 && safe)
+	switch {
+	case err != nil && safe:
+		return wait, err.Error()
+	case !retried:
+		return 0, ""
+	}
+	// Retry-After is a number of seconds or an HTTP date.
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		wait = time.Duration(max(secs, 0)) * time.Second
+	} else if when, err := http.ParseTime(resp.Header.Get("Retry-After")); err == nil {
+		wait = max(time.Until(when), 0)
+	}
+	switch {
+	case wait > t.MaxDelay:
+		return 0, ""
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return wait, "rate limited (429)"
+	}
+	return wait, resp.Status
+}
+
+// sleep waits for d, or until ctx ends and then returns its cause.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// readableError gives an error answer the JSON body heroku-go needs to keep
+// its status code: a proxy's HTML page, or an empty body, would lose it.
+func readableError(resp *http.Response) {
+	if resp.StatusCode < 400 {
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	var e struct{ ID, Message string }
+	if json.Unmarshal(body, &e) != nil || e.ID == "" && e.Message == "" {
+		e.Message = resp.Status
+		if text := strings.TrimSpace(string(body)); text != "" && len(text) < 200 && !strings.Contains(text, "<") {
+			e.Message += ": " + text
+		}
+		body, _ = json.Marshal(map[string]string{"id": e.ID, "message": e.Message})
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+}
+
+// APIError is an error answer from the Platform API, with what to do about it.
+type APIError struct {
+	Op      string // the request, e.g. "GET /apps/oc-lettings"
+	Status  int    // HTTP status code
+	ID      string // Heroku's error id, e.g. unauthorized, not_found, rate_limit
+	Message string // Heroku's message
+	Hint    string // what the user can do about it
+}
+
+func (e *APIError) Error() string {
+	msg := cmp.Or(strings.Join(strings.Fields(e.Message), " "), http.StatusText(e.Status))
+	if e.ID != "" {
+		msg = e.ID + ": " + msg
+	}
+	msg = fmt.Sprintf("Heroku API %s: %s (HTTP %d)", e.Op, msg, e.Status)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// IsNotFound reports whether err is the API's not_found answer (404).
+func IsNotFound(err error) bool { return apiError(err).Status == http.StatusNotFound }
+
+// Hint returns what an error of this package says to do about it, or "".
+func Hint(err error) string { return apiError(err).Hint }
+
+// apiError returns the APIError in err's chain, or an empty one.
+func apiError(err error) *APIError {
+	if e, ok := errors.AsType[*APIError](err); ok {
+		return e
+	}
+	return &APIError{}
+}
+
+// hints are what to do about error answers to one request, by status.
+type hints map[int]string
+
+// fail turns what heroku-go returned for op into an error a user can act
+// on, with the hint for its status from byStatus, else a general one.
+func (c *Client) fail(op string, err error, byStatus hints) error {
+	he, ok := errors.AsType[hk.Error](err)
+	switch {
+	case !ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		return fmt.Errorf("calling the Heroku API (%s): %w", op, err)
+	case !ok:
+		return fmt.Errorf("calling the Heroku API (%s): no answer from %s (check HEROKU_API_URL and the network): %w", op, c.api.URL, err)
+	}
+	e := &APIError{Op: op, Status: he.StatusCode, ID: he.ID, Message: he.Error(), Hint: byStatus[he.StatusCode]}
+	switch {
+	case e.Hint != "":
+	case e.Status == http.StatusUnauthorized:
+		e.Hint = "HEROKU_API_KEY was refused: " + settings.HerokuRefused
+	case e.Status == http.StatusForbidden:
+		e.Hint = "the account behind HEROKU_API_KEY may not do this: ask the app's owner to add it as a collaborator"
+	case e.Status == http.StatusTooManyRequests:
+		e.Hint = "the account made too many API calls: wait a few minutes and try again"
+	case e.Status >= 500:
+		e.Hint = "Heroku's API is failing: see https://status.heroku.com and try again later"
+	}
+	return e
 }

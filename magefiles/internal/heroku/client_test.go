@@ -63,7 +63,7 @@ func TestWrongKeyIsReportedClearly(t *testing.T) {
 	defer fake.Close()
 	c := newClient(t, heroku.Config{APIURL: fake.URL, APIKey: key, Retry: fastRetry})
 	_, err := c.Account(context.Background())
-	if !heroku.IsUnauthorized(err) {
+	if apiErr, ok := errors.AsType[*heroku.APIError](err); !ok || apiErr.Status != 401 {
 		t.Fatalf("err = %v, want unauthorized", err)
 	}
 	for _, want := range []string{"unauthorized", "Invalid credentials provided", "HTTP 401", "HEROKU_API_KEY"} {
@@ -133,7 +133,7 @@ func TestReleasesNewestFirst(t *testing.T) {
 	if !list[0].Current || list[1].Current {
 		t.Errorf("current flags = %v %v, want only the newest current", list[0].Current, list[1].Current)
 	}
-	if got := fake.Requests()[0].Range; got != "version ..; order=desc, max=3" {
+	if got := fake.Requests()[0].Range; got != "version ..; max=3,order=desc" {
 		t.Errorf("Range = %q", got)
 	}
 }
@@ -171,13 +171,13 @@ func TestReleaseImage(t *testing.T) {
 	}
 }
 
-func TestRollbackAndWait(t *testing.T) {
+func TestRollback(t *testing.T) {
 	fake, c := newFake(t)
 	ctx := context.Background()
 	fake.AddApp(herokutest.App{Name: "oc-web"})
 	v1 := fake.AddRelease("oc-web", digestOf(1), heroku.StatusSucceeded)
 	fake.AddRelease("oc-web", digestOf(2), heroku.StatusSucceeded)
-	fake.PlanRelease(herokutest.ReleasePlan{Polls: 2})
+	fake.PlanRelease(herokutest.ReleasePlan{Polls: 1})
 
 	rel, err := c.Rollback(ctx, "oc-web", v1.ID)
 	if err != nil {
@@ -186,40 +186,51 @@ func TestRollbackAndWait(t *testing.T) {
 	if rel.Version != 3 || rel.Status != heroku.StatusPending || rel.Description != "Rollback to v1" {
 		t.Errorf("rollback = %+v, want v3 pending, Rollback to v1", rel)
 	}
-	done, err := c.WaitRelease(ctx, "oc-web", rel, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if done.Status != heroku.StatusSucceeded || !done.Current {
-		t.Errorf("after waiting: %+v, want succeeded and current", done)
-	}
 	if body := fake.Requests()[0].Body; strings.TrimSpace(body) != `{"release":"`+v1.ID+`"}` {
 		t.Errorf("rollback body = %s", body)
 	}
+	for range 2 { // pending once, then done
+		if rel, err = c.Release(ctx, "oc-web", rel.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rel.Status != heroku.StatusSucceeded || !rel.Current {
+		t.Errorf("after a poll: %+v, want succeeded and current", rel)
+	}
 }
 
-func TestWaitReleaseStopsWithTheContext(t *testing.T) {
-	fake, c := newFake(t)
-	fake.AddApp(herokutest.App{Name: "oc-web"})
-	images := &herokutest.ImageMap{}
-	images.Set("oc-web", digestOf(1))
-	fake.SetImages(images)
-	fake.PlanRelease(herokutest.ReleasePlan{Polls: -1})
-	if err := c.ReleaseImage(context.Background(), "oc-web", "web", digestOf(1)); err != nil {
-		t.Fatal(err)
-	}
-	rels, err := c.Releases(context.Background(), "oc-web", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	last, err := c.WaitRelease(ctx, "oc-web", rels[0], 5*time.Millisecond)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want the context's deadline", err)
-	}
-	if last.Status != heroku.StatusPending || last.Version != 1 {
-		t.Errorf("last seen = %+v, want v1 pending", last)
+// Follow stops at the release timeout, or when its context ends, with
+// the release still pending.
+func TestFollowStops(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration // the release timeout; the context ends after 50ms
+		want    string
+	}{
+		{"at the release timeout", 20 * time.Millisecond, "release v1 is still pending after 20ms"},
+		{"when the context ends", time.Hour, context.DeadlineExceeded.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, c := newFake(t)
+			fake.AddApp(herokutest.App{Name: "oc-web"})
+			images := &herokutest.ImageMap{}
+			images.Set("oc-web", digestOf(1))
+			fake.SetImages(images)
+			fake.PlanRelease(herokutest.ReleasePlan{Polls: -1})
+			p := &heroku.Platform{Client: c, App: "oc-web", Out: io.Discard, ReleaseTimeout: tc.timeout, PollInterval: 5 * time.Millisecond}
+			if _, _, err := p.Release(context.Background(), registry.Copied{ConfigDigest: digestOf(1)}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if err := p.Follow(ctx); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Follow: %v, want %q", err, tc.want)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Follow took %s", took)
+			}
+		})
 	}
 }
 
@@ -259,7 +270,7 @@ func TestRollbackGoesBackToTheCurrentRelease(t *testing.T) {
 			if name, changed, err := p.Release(ctx, registry.Copied{ConfigDigest: digestOf(99)}); err != nil || name != "v31" || !changed {
 				t.Fatalf("Release = %s, %v, %v; want v31 made", name, changed, err)
 			}
-			if first := fake.Requests()[0]; first.String() != "GET /apps/oc-web/releases" || first.Range != "version ..; order=desc, max=10" {
+			if first := fake.Requests()[0]; first.String() != "GET /apps/oc-web/releases" || first.Range != "version ..; max=10,order=desc" {
 				t.Errorf("first request = %s [%s], want the newest ten releases", first, first.Range)
 			}
 			outcome, err := p.Rollback(ctx, true)

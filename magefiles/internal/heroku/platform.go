@@ -19,20 +19,17 @@ import (
 
 // Platform runs mage deploy's steps on Heroku (see deploy.Platform): the
 // image goes to <Registry>/<app>/web as user "_" with the API key as the
-// password, is released through the Platform API's docker-releases
-// formation update, and is followed until its release phase ends.
+// password, is released, and is followed until its release phase ends.
 type Platform struct {
-	Client   *Client
-	App      string // HEROKU_APP_NAME
-	Registry string // HEROKU_REGISTRY, e.g. registry.heroku.com
-	APIKey   string // the registry's password
-	Out      io.Writer
-	Verbose  bool   // show the release phase's output live
-	Stream   Stream // how the release phase's output is read
-	// ReleaseTimeout bounds the wait for a release or a rollback; zero
-	// means 10 minutes. PollInterval is the wait between polls; zero
-	// means 2 seconds.
-	ReleaseTimeout, PollInterval time.Duration
+	Client         *Client
+	App            string // HEROKU_APP_NAME
+	Registry       string // HEROKU_REGISTRY, e.g. registry.heroku.com
+	APIKey         string // the registry's password
+	Out            io.Writer
+	Verbose        bool          // show the release phase's output live
+	Stream         Stream        // how the release phase's output is read
+	ReleaseTimeout time.Duration // the longest wait for a release or a rollback; default 10 minutes
+	PollInterval   time.Duration // the wait between polls; default 2s
 
 	latest   *Release // the newest release before the deploy; nil when none
 	previous *Release // the release current before the deploy; nil when none
@@ -64,20 +61,13 @@ func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
 			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", app.Name, app.Stack, app.Name)
 	}
 	p.say("preflight ok: app %s on the container stack, key of %s accepted", app.Name, acct.Email)
-	return deploy.Target{
-		App:      app.Name,
-		Image:    registry.Image{Ref: p.Registry + "/" + app.Name + "/web:latest", User: "_", Password: p.APIKey},
-		DockerV2: true,
-		URL:      app.WebURL,
-		Logs:     "heroku logs -a " + app.Name,
-		Refused:  settings.HerokuRefused,
-	}, nil
+	image := registry.Image{Ref: p.Registry + "/" + app.Name + "/web:latest", User: "_", Password: p.APIKey}
+	return deploy.Target{App: app.Name, Image: image, DockerV2: true, URL: app.WebURL, Logs: "heroku logs -a " + app.Name, Refused: settings.HerokuRefused}, nil
 }
 
 // Release releases img's config digest, the image ID Heroku wants.
 func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bool, error) {
-	// The release the app runs is the newest marked current: almost always
-	// among the newest few, unless the last ten releases all failed.
+	// The release the app runs is the newest marked current, almost always among the newest few.
 	recent, err := p.Client.Releases(ctx, p.App, 10)
 	if err != nil {
 		return "", false, err
@@ -89,8 +79,7 @@ func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bo
 		p.previous = &recent[i]
 	}
 	releaseErr := p.Client.ReleaseImage(ctx, p.App, "web", img.ConfigDigest)
-	// Whatever the answer, the newest release says what happened: a 5xx
-	// or a lost connection may hide a release that was made.
+	// Whatever the answer, the newest release says what happened: a 5xx or a lost connection may hide one.
 	made, err := p.newRelease(ctx)
 	switch {
 	case ctx.Err() != nil:
@@ -126,7 +115,23 @@ func (p *Platform) newRelease(ctx context.Context) (*Release, error) {
 }
 
 func (p *Platform) releaseTimeout() time.Duration { return cmp.Or(p.ReleaseTimeout, 10*time.Minute) }
-func (p *Platform) pollInterval() time.Duration   { return cmp.Or(p.PollInterval, 2*time.Second) }
+
+// wait polls rel until it is no longer pending, and returns it as last seen.
+func (p *Platform) wait(ctx context.Context, rel Release) (Release, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
+	defer cancel()
+	for rel.Status == StatusPending || rel.Status == "" {
+		if err := sleep(ctx, cmp.Or(p.PollInterval, 2*time.Second)); err != nil {
+			return rel, err
+		}
+		next, err := p.Client.Release(ctx, p.App, rel.ID)
+		if err != nil {
+			return rel, cmp.Or(context.Cause(ctx), err) // the context's end, when it ended
+		}
+		rel = next
+	}
+	return rel, nil
+}
 
 // Follow waits until the release is no longer pending, showing its release
 // phase's output live when verbose, and fails unless it succeeded.
@@ -140,16 +145,13 @@ func (p *Platform) Follow(ctx context.Context) error {
 	if p.Verbose {
 		live = io.MultiWriter(output, p.Out)
 	}
-	// The release phase's output is read in the background, and given a
-	// short grace for its end once the release is over.
+	// The output is read in the background, with a grace for its end once the release is over.
 	streamCtx, stopStream := context.WithCancel(ctx)
 	streamDone := make(chan error, 1)
 	if rel.OutputStreamURL != "" {
 		go func() { streamDone <- p.Stream.Copy(streamCtx, rel.OutputStreamURL, live) }()
 	}
-	wctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
-	final, err := p.Client.WaitRelease(wctx, p.App, *rel, p.pollInterval())
-	cancel()
+	final, err := p.wait(ctx, *rel)
 	var streamErr error
 	if err == nil && rel.OutputStreamURL != "" {
 		select {
@@ -160,7 +162,7 @@ func (p *Platform) Follow(ctx context.Context) error {
 	stopStream()
 	*rel = final
 	end := ""
-	if lines := output.Lines(20); lines != "" { // the end of the release phase's output
+	if lines := output.Lines(20); lines != "" {
 		end = "; the end of its output:\n    " + strings.ReplaceAll(lines, "\n", "\n    ")
 	} else if streamErr != nil {
 		end = fmt.Sprintf(" (its output could not be read: %v)", streamErr)
@@ -211,9 +213,7 @@ func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
 		return fmt.Sprintf("rolled back: %s is %s; check it with heroku releases -a %s", what, rb.Status, p.App), nil
 	}
 	p.say("rolling back: %s %s", what, rb.Status)
-	wctx, cancel := context.WithTimeout(ctx, p.releaseTimeout())
-	defer cancel()
-	rb, err = p.Client.WaitRelease(wctx, p.App, rb, p.pollInterval())
+	rb, err = p.wait(ctx, rb)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("waiting for %s: %w; check with heroku releases -a %s%s", what, err, p.App, p.byHand())
@@ -231,14 +231,10 @@ func (p *Platform) byHand() string {
 	return fmt.Sprintf(", and roll back by hand with heroku rollback %s -a %s", p.previous.Name(), p.App)
 }
 
-// Stream reads a release's output stream (Release.OutputStreamURL): the
-// output of the release phase, as it is written.
-//
-// The URL is signed, so the request carries no credentials: the API key
-// never goes there. The stream can answer 404 for a few seconds after the
-// release is created, so a 404 is retried for a while. A stream that breaks
-// off is not resumed: the output is only shown, and Follow learns how the
-// release ended from the API.
+// Stream reads a release phase's output as it is written, from its signed
+// OutputStreamURL, where the API key never goes. A 404, usual for a few
+// seconds after the release is made, is retried; a stream that breaks off
+// is not resumed: Follow learns from the API how the release ended.
 type Stream struct {
 	RetryEvery time.Duration // wait between attempts; default 1s
 	WaitFor    time.Duration // how long a 404 is retried; default 30s

@@ -1,32 +1,31 @@
 // Package registry names the site's images and talks to container
-// registries directly, with no Docker engine (through
-// github.com/google/go-containerregistry): it copies an image from one
-// registry to another, rewritten on the way into what the target platform
-// accepts, reads back what a manifest holds, and checks credentials.
-//
-// Credentials go only into the registry's own authentication exchange:
-// never to disk, never on a command line, never into an error message.
+// registries with no Docker engine, through go-containerregistry: it copies
+// an image between registries, rewritten into what the target platform
+// accepts, reads what a manifest holds, and checks credentials. Credentials
+// go only into the registry's authentication exchange: never to disk, a
+// command line or an error message.
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// DockerHub is the registry images go to unless DOCKER_REGISTRY says
-// otherwise.
+// DockerHub is the registry images go to unless DOCKER_REGISTRY says otherwise.
 const DockerHub = "docker.io"
 
 // Repository returns the image repository for user and name on host:
-// "alice/oc-lettings" on Docker Hub (whose name is left out, as usual),
-// "ghcr.io/alice/oc-lettings" elsewhere, and just name without a user (a
-// local image, for a newcomer without an account).
+// "alice/oc-lettings" on Docker Hub, "ghcr.io/alice/oc-lettings" elsewhere,
+// and name alone without a user (a local image).
 func Repository(host, user, name string) string {
 	switch {
 	case user == "":
@@ -47,8 +46,7 @@ func IsDockerHub(host string) bool {
 	return false
 }
 
-// Describe is how messages name a registry: "Docker Hub" or "the registry
-// ghcr.io".
+// Describe is how messages name a registry: "Docker Hub" or "the registry ghcr.io".
 func Describe(host string) string {
 	if IsDockerHub(host) {
 		return "Docker Hub"
@@ -60,13 +58,10 @@ func Describe(host string) string {
 // "alice/oc-lettings:1", ghcr.io for "ghcr.io/alice/oc-lettings:1".
 func HostOf(ref string) string {
 	r, err := name.ParseReference(ref)
-	if err != nil {
+	if err != nil || r.Context().RegistryStr() == name.DefaultRegistry {
 		return DockerHub
 	}
-	if host := r.Context().RegistryStr(); host != name.DefaultRegistry {
-		return host
-	}
-	return DockerHub
+	return r.Context().RegistryStr()
 }
 
 // An Image is an image in a registry and the credentials to reach it.
@@ -81,13 +76,6 @@ func (i Image) auth() authn.Authenticator {
 		return authn.Anonymous
 	}
 	return &authn.Basic{Username: i.User, Password: i.Password}
-}
-
-func (i Image) user() string {
-	if i.Password == "" {
-		return ""
-	}
-	return i.User
 }
 
 // AuthError reports a registry that refused the credentials, or access
@@ -124,9 +112,8 @@ func Classify(err error, img Image) error {
 	if err == nil {
 		return nil
 	}
-	var te *transport.Error
 	status := 0
-	if errors.As(err, &te) {
+	if te, ok := errors.AsType[*transport.Error](err); ok {
 		status = te.StatusCode
 	}
 	msg := strings.ToLower(err.Error())
@@ -136,16 +123,42 @@ func Classify(err error, img Image) error {
 		return &NotFoundError{Ref: img.Ref, Err: err}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden || containsAny(msg, "unauthorized",
 		"authentication required", "denied", "incorrect username or password", "no basic auth credentials"):
-		return &AuthError{Registry: HostOf(img.Ref), User: img.user(), Err: err}
+		refused := &AuthError{Registry: HostOf(img.Ref), Err: err}
+		if img.Password != "" {
+			refused.User = img.User
+		}
+		return refused
 	}
 	return err
 }
 
 func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
+	return slices.ContainsFunc(subs, func(sub string) bool { return strings.Contains(s, sub) })
+}
+
+// CheckPush checks that img's credentials may push to its repository,
+// without pushing anything, and returns an *AuthError when they may not.
+func CheckPush(ctx context.Context, img Image) error {
+	ref, err := name.ParseReference(img.Ref)
+	if err != nil {
+		return err
 	}
-	return false
+	err = remote.CheckPushPermission(ref, keychain{img.auth()}, withContext{ctx, remote.DefaultTransport})
+	return Classify(err, img)
+}
+
+// keychain gives the same credentials for every registry.
+type keychain struct{ auth authn.Authenticator }
+
+func (k keychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.auth, nil }
+
+// withContext sends every request with ctx, so that a call which takes no
+// context still ends with it.
+type withContext struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t withContext) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.base.RoundTrip(req.WithContext(t.ctx))
 }
