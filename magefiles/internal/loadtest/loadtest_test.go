@@ -44,11 +44,13 @@ func sampleReport() Report {
 			Ceiling: Measure{RequestsPerSec: ceiling, P99: ceilingP99, Requests: 1},
 		}
 	}
-	return Report{Rounds: 3, Duration: 2 * time.Second, StartToFirst200: 12 * time.Millisecond, PeakRSS: 14 << 20,
+	return Report{
+		Rounds: 3, Duration: 2 * time.Second, StartToFirst200: 12 * time.Millisecond, PeakRSS: 14 << 20,
 		Results: []Result{
 			res("/", 45000, 50000, 3*time.Millisecond, 2*time.Millisecond),
 			res("/lettings/", 43000, 50000, 2*time.Millisecond, 2*time.Millisecond),
-		}}
+		},
+	}
 }
 
 func TestPrintAndFailures(t *testing.T) {

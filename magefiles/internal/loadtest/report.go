@@ -36,10 +36,10 @@ func (r Report) Failures(g Goals) []string {
 	if len(r.Results) == 0 {
 		failed = append(failed, "nothing was loaded")
 	}
-	if !(r.PeakRSS > 0 && r.PeakRSS < g.MaxPeakRSS) {
+	if r.PeakRSS <= 0 || r.PeakRSS >= g.MaxPeakRSS {
 		failed = append(failed, fmt.Sprintf("peak RSS %s, goal < %s", mib(r.PeakRSS), mib(g.MaxPeakRSS)))
 	}
-	if !(r.StartToFirst200 > 0 && r.StartToFirst200 < g.MaxStartToFirst200) {
+	if r.StartToFirst200 <= 0 || r.StartToFirst200 >= g.MaxStartToFirst200 {
 		failed = append(failed, fmt.Sprintf("start to first 200 %s, goal < %s", ms(r.StartToFirst200), ms(g.MaxStartToFirst200)))
 	}
 	return failed
