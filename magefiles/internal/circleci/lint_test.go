@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -411,5 +413,43 @@ func TestTheProjectConfigPassesLint(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "test-and-lint build-and-push deploy" {
 		t.Errorf("Pipeline() runs %s", got)
+	}
+}
+
+// TestTheProjectConfigCachesWhatGoUses: each executor names a dated image
+// and where Go keeps its caches, each job that builds Go restores the
+// module cache, and every Go cache a job saves is one of those places.
+func TestTheProjectConfigCachesWhatGoUses(t *testing.T) {
+	c, err := Load("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goCaches := map[string]string{"GOMODCACHE": "go/pkg/mod", "GOCACHE": "go-build"}
+	for name, ex := range mapOf(c.doc["executors"]) {
+		image := fmt.Sprint(get(get(ex, "machine"), "image"))
+		if get(ex, "machine") != nil && !regexp.MustCompile(`:\d{4}\.\d{2}\.\d+$`).MatchString(image) {
+			t.Errorf("executor %s runs on %s, want a dated tag such as ubuntu-2404:2025.09.1", name, image)
+		}
+		env := mapOf(get(ex, "environment"))
+		for job, conf := range mapOf(c.doc["jobs"]) {
+			if get(conf, "executor") != name || job == "deploy" {
+				continue
+			}
+			var restored, saved []string
+			for _, step := range list(get(conf, "steps")) {
+				restored = append(restored, strs(get(get(step, "restore_cache"), "keys"))...)
+				saved = append(saved, strs(get(get(step, "save_cache"), "paths"))...)
+			}
+			if !slices.ContainsFunc(restored, func(k string) bool { return strings.HasPrefix(k, "go-mod-") }) {
+				t.Errorf("job %s does not restore the module cache", job)
+			}
+			for variable, marker := range goCaches {
+				for _, path := range saved {
+					if strings.Contains(path, marker) && path != env[variable] {
+						t.Errorf("job %s saves %s, but its executor %s has %s=%v", job, path, name, variable, env[variable])
+					}
+				}
+			}
+		}
 	}
 }
