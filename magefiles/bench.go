@@ -10,7 +10,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/loadtest"
 )
 
-// Bench loads the site with wrk and compares it with a bare net/http server on this machine.
+// Bench loads the site with wrk and compares it with a bare net/http server.
 //
 // It compiles the site, starts it on a free port, measures the time from
 // process start to the first 200, then loads /, /lettings/, /lettings/1/,

@@ -22,7 +22,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Deploy releases on Heroku the image pushed for this commit, checks that /healthz reports that commit, and rolls back if not.
+// Deploy releases this commit's image on Heroku, rolled back unless /healthz reports it.
 //
 // It needs HEROKU_API_KEY, HEROKU_APP_NAME, DOCKERHUB_USERNAME and a clean
 // work tree, and no Docker engine. It never rebuilds: it copies the image
@@ -31,19 +31,21 @@ import (
 // set, for a private image) straight to HEROKU_REGISTRY (default
 // registry.heroku.com), as user _ with the API key as the password. On the
 // way it takes the linux/amd64 image of a multi-platform one and rewrites
-// OCI media types to the Docker v2 schema 2 Heroku wants. A preflight,
-// bounded to a minute, first checks the key, and that the app is a Cedar
-// app on the container stack. The image is released through the Platform
-// API at HEROKU_API_URL and followed until its release phase ends; then
-// the app's /healthz (or DEPLOY_HEALTH_URL) must report the commit within
-// two minutes. If the release fails or that check never passes, the app
-// is rolled back to the release it ran before and the deploy fails. On
-// Ctrl-C or SIGTERM it rolls back within mage's 5 seconds, or prints the
-// heroku rollback command to run. When SENTRY_AUTH_TOKEN, SENTRY_ORG and
-// SENTRY_PROJECT are set, the Sentry release the app reports is created
-// and a deploy to SENTRY_ENVIRONMENT recorded at SENTRY_URL; a failure
-// there is only a warning. It prints one line per step; mage -v also shows
-// the release phase's output.
+// OCI media types to the Docker v2 schema 2 Heroku wants.
+//
+// A preflight, bounded to a minute, first checks the key, and that the app
+// is a Cedar app on the container stack. The image is released through the
+// Platform API at HEROKU_API_URL and followed until its release phase
+// ends; then the app's /healthz (or DEPLOY_HEALTH_URL) must report the
+// commit within two minutes. If the release fails or that check never
+// passes, the app is rolled back to the release it ran before and the
+// deploy fails. On Ctrl-C or SIGTERM it rolls back within mage's 5
+// seconds, or prints the heroku rollback command to run.
+//
+// When SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT are set, the Sentry
+// release the app reports is created and a deploy to SENTRY_ENVIRONMENT
+// recorded at SENTRY_URL; a failure there is only a warning. It prints one
+// line per step; mage -v also shows the release phase's output.
 func Deploy(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,8 +59,8 @@ func Deploy(ctx context.Context) error {
 		return err
 	}
 	if info.Dirty {
-		return errors.New("the work tree has uncommitted changes: deploy releases the image built for a commit, " +
-			"so commit (and let CI build and push) or stash them, then run mage deploy again")
+		return errors.New("the work tree has changes not committed that can reach the image: deploy releases the image " +
+			"built for a commit, so commit them (and let CI build and push) or set them aside with git stash -u, then deploy again")
 	}
 	out := r.Writer()
 	defer func() { _ = out.Close() }()

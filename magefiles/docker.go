@@ -14,7 +14,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/siteimage"
 )
 
-// Build builds the site's Docker image: a static linux/amd64 binary in an image FROM scratch.
+// Build builds the site's Docker image: a static linux/amd64 binary, FROM scratch.
 //
 // It compiles the binary on the host and has the Docker engine (DOCKER_HOST,
 // or Docker Desktop, or the default socket) build the image from the
@@ -22,11 +22,11 @@ import (
 // <user>/<IMAGE_NAME>:<git commit> and :latest, with DOCKERHUB_USERNAME as
 // the user and DOCKER_REGISTRY in front when it is not docker.io; without
 // DOCKERHUB_USERNAME it is tagged <IMAGE_NAME>:<git commit> and :latest, to
-// run locally. Uncommitted changes give the tag <git commit>-dirty and
-// leave latest alone. When nothing that goes into the image has changed
-// since the image of this commit was built, it does nothing. It prints one
-// line; mage -v shows the engine's build log, which is also shown when the
-// build fails.
+// run locally. Changes not committed that can reach the image (see push)
+// give the tag <git commit>-dirty and leave latest alone. When nothing
+// that goes into the image has changed since the image of this commit was
+// built, it does nothing. It prints one line; mage -v shows the engine's
+// build log, which is also shown when the build fails.
 func Build(ctx context.Context) error {
 	vals, err := load(settings.Build)
 	if err != nil {
@@ -41,16 +41,19 @@ func Build(ctx context.Context) error {
 	})
 }
 
-// Push builds the image if needed and pushes its commit tag and latest to Docker Hub or DOCKER_REGISTRY.
+// Push builds the image if needed, then pushes its commit tag and latest to Docker Hub.
 //
-// It needs a Docker engine, as build does, and DOCKERHUB_USERNAME and
-// DOCKERHUB_PASS (a password or an access token), which go to the engine as
-// registry auth only: nothing is written to disk or printed. It refuses a
-// work tree with uncommitted changes: only committed code is published.
-// Progress is drawn per layer on a terminal and written as plain lines in
-// CI; layers the registry already has are not uploaded again. It then
-// reads back what the registry stored, and warns when that is not what
-// Heroku takes as it is (deploy converts it).
+// The registry is DOCKER_REGISTRY when set. It needs a Docker engine, as
+// build does, and DOCKERHUB_USERNAME and DOCKERHUB_PASS (a password or an
+// access token), which go to the engine as registry auth only: nothing is
+// written to disk or printed.
+//
+// It refuses a work tree with changes that can reach the image (tracked
+// files changed, new files under app/ or new build files such as go.mod):
+// only committed code is published. Progress is drawn per layer on a
+// terminal and written as plain lines in CI; layers the registry already
+// has are not uploaded again. It then reads back what the registry stored, and
+// warns when that is not what Heroku takes as it is (deploy converts it).
 func Push(ctx context.Context) error {
 	vals, err := load(settings.Push)
 	if err != nil {
@@ -77,18 +80,20 @@ func Push(ctx context.Context) error {
 	})
 }
 
-// RunLocal runs the site's image in Docker on http://127.0.0.1:$PORT/ until Ctrl-C, then removes the container.
+// RunLocal runs the site's image in Docker on http://127.0.0.1:$PORT/ until Ctrl-C.
 //
 // With DOCKERHUB_USERNAME set it pulls and runs <user>/<IMAGE_NAME>:latest
 // from Docker Hub (or DOCKER_REGISTRY; DOCKERHUB_PASS is used when set, for
 // a private image), as run_docker.sh always did; without it, it builds the
 // image of the work tree (see build) and runs that. It needs a Docker
-// engine on this machine. The port is PORT (default 8000), published on
-// 127.0.0.1 only. SENTRY_DSN and SENTRY_ENVIRONMENT are passed to the site
-// when set. It waits for /healthz, prints the URL and streams the site's
-// log; Ctrl-C, SIGTERM or a closed terminal stops and removes the
-// container. A container that an earlier runLocal of this checkout left
-// running (killed with kill -9) is removed first, with a line that says so.
+// engine on this machine.
+//
+// The port is PORT (default 8000), published on 127.0.0.1 only. SENTRY_DSN
+// and SENTRY_ENVIRONMENT are passed to the site when set. It waits for
+// /healthz, prints the URL and streams the site's log; Ctrl-C, SIGTERM or a
+// closed terminal stops and removes the container. A container that an
+// earlier runLocal of this checkout left running (killed with kill -9) is
+// removed first, with a line that says so.
 func RunLocal(ctx context.Context) error {
 	vals, err := load(settings.RunLocal)
 	if err != nil {

@@ -15,8 +15,9 @@ import (
 // Heroku prepares the Heroku app the site is deployed to.
 type Heroku mg.Namespace
 
-// Create makes the Heroku app HEROKU_APP_NAME on the container stack (or switches an existing one) and sets the config vars the site needs.
+// Create sets up HEROKU_APP_NAME on Heroku's container stack, with its config vars.
 //
+// It creates the app, or switches an existing one to the container stack.
 // It needs HEROKU_API_KEY (heroku authorizations:create makes one) and
 // talks to HEROKU_API_URL (default https://api.heroku.com); it needs no
 // Docker. It gives the app SENTRY_DSN when that is set here, and with it

@@ -9,7 +9,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Lint runs golangci-lint, shellcheck and the offline CircleCI config check; any finding fails it.
+// Lint runs golangci-lint, shellcheck and a CircleCI config check; any finding fails.
 //
 // golangci-lint is the version pinned in tools/go.mod, with the settings in
 // .golangci.yml, magefiles included; its first run compiles it, which takes

@@ -1,7 +1,10 @@
 //go:build mage
 
-// OC Lettings pipeline. Details of a target: go tool mage -h <target>. Live output of the tools a target runs: go tool mage -v <target>.
+// OC Lettings pipeline. Details of a target: go tool mage -h <target>.
+// Live output of the tools a target runs: go tool mage -v <target>.
 package main
+
+//mage:multiline keeps the line breaks of the doc comments in mage -l and -h.
 
 import (
 	"context"

@@ -5,7 +5,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/runlocal"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
@@ -20,15 +22,19 @@ func Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	port, _ := strconv.Atoi(vals.Get(settings.Port)) // load checked it
+	if err := runlocal.CheckPort(ctx, port); err != nil {
+		return err
+	}
 	r := newRunner()
 	bin, version, err := buildSite(ctx, r)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("OC Lettings %s on http://localhost:%s/ (Ctrl-C stops it)\n", version, vals.Get(settings.Port))
-	live := *r
-	live.Verbose = true
-	if err := live.Run(ctx, runner.Command("./"+bin)); err != nil && ctx.Err() == nil {
+	fmt.Printf("OC Lettings %s on http://localhost:%d/ (Ctrl-C stops it)\n", version, port)
+	out := r.Writer() // the site's log, live; its standard error is shown if it fails
+	defer func() { _ = out.Close() }()
+	if err := r.Run(ctx, runner.Cmd{Name: "./" + bin, Stdout: out}); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("the site stopped: %w", err)
 	}
 	return nil

@@ -10,8 +10,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Test runs every Go test with the race detector and prints a summary with
-// the coverage.
+// Test runs every Go test with the race detector; prints a summary with the coverage.
 //
 // gotestsum (pinned in tools/go.mod) prints a line per package, then the
 // output of every skipped and failed test, and a summary; with -v it shows

@@ -29,3 +29,34 @@ func TestMageTwiceAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpFitsATerminal: go tool mage -l, and -h of each target, print no
+// line wider than 100 columns (a tab taken as 8), and -h keeps the line
+// breaks of the doc comment (//mage:multiline) instead of one long line.
+func TestHelpFitsATerminal(t *testing.T) {
+	root := imagetest.Root(t)
+	list, code := imagetest.Mage(t, root, nil, "-l")
+	_, targets, _ := strings.Cut(list, "Targets:\n")
+	if code != 0 || targets == "" {
+		t.Fatalf("go tool mage -l: exit %d\n%s", code, list)
+	}
+	fits := func(args, out string) {
+		for line := range strings.Lines(strings.ReplaceAll(out, "\t", "        ")) {
+			if n := len([]rune(strings.TrimSuffix(line, "\n"))); n > 100 {
+				t.Errorf("go tool mage %s: a line of %d columns: %s", args, n, line)
+			}
+		}
+	}
+	fits("-l", list)
+	for line := range strings.Lines(targets) {
+		if !strings.HasPrefix(line, "  ") {
+			continue // "* default target"
+		}
+		target := strings.TrimSuffix(strings.Fields(line)[0], "*")
+		help, code := imagetest.Mage(t, root, nil, "-h", target)
+		if code != 0 || strings.Count(help, "\n") < 8 {
+			t.Errorf("go tool mage -h %s: exit %d, lines joined?\n%s", target, code, help)
+		}
+		fits("-h "+target, help)
+	}
+}

@@ -87,7 +87,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 
-	s.logger.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Duration("drain_timeout", s.DrainTimeout))
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.String("drain_timeout", s.DrainTimeout.String()))
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.DrainTimeout)
 	defer cancel()
 	if err := s.http.Shutdown(drainCtx); err != nil {

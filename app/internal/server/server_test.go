@@ -190,7 +190,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Run = %v, want nil after cancellation", err)
 	}
-	for _, msg := range []string{`"msg":"listening"`, `"msg":"shutting down"`, `"msg":"stopped"`} {
+	for _, msg := range []string{`"msg":"listening"`, `"msg":"shutting down","drain_timeout":"20s"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs.String(), msg) {
 			t.Errorf("logs lack %s:\n%s", msg, logs.String())
 		}

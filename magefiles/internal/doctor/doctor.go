@@ -58,6 +58,28 @@ func (s Stage) String() string {
 	return strings.Join(names, ", ")
 }
 
+// column names the stages in a table's cell: "all" for all of them.
+func (s Stage) column() string {
+	if s == Stages {
+		return "all"
+	}
+	return s.String()
+}
+
+// wrap breaks s between words into lines of at most n bytes (a longer word
+// has one of its own), each below the last in the table's DETAIL column.
+func wrap(s string, n int) string {
+	lines := []string{""}
+	for _, word := range strings.Fields(s) {
+		if last := lines[len(lines)-1]; last == "" || len(last)+1+len(word) <= n {
+			lines[len(lines)-1] = strings.TrimPrefix(last+" "+word, " ")
+		} else {
+			lines = append(lines, word)
+		}
+	}
+	return strings.Join(lines, "\n\t\t\t")
+}
+
 // ParseStages reads a comma-separated list of stages; "" and "all" mean all.
 func ParseStages(list string) (Stage, error) {
 	if list = strings.TrimSpace(strings.ToLower(list)); list == "" || list == "all" {
@@ -214,12 +236,12 @@ func (d *Doctor) gitCheckout(ctx context.Context, publishing bool) Result {
 	case err != nil:
 		return res.with(Fail, err.Error(), "run from a git clone of the project with at least one commit (git must be installed)")
 	case !info.Dirty:
-		return res.with(OK, fmt.Sprintf("commit %s, no uncommitted changes", info.Short()), "")
+		return res.with(OK, fmt.Sprintf("commit %s, no changes that can reach the image", info.Short()), "")
 	}
-	detail := fmt.Sprintf("commit %s with uncommitted changes", info.Short())
+	detail := fmt.Sprintf("commit %s, with changes that can reach the image", info.Short())
 	if publishing {
 		res.Stages = Push | Deploy
-		return res.with(Fail, detail+": push and deploy publish committed code only", "commit or stash the changes")
+		return res.with(Fail, detail+": push and deploy publish committed code only", "commit them, or git stash -u (new files count too)")
 	}
 	return res.with(Warn, detail+": build tags the image <commit>-dirty and leaves latest alone", "commit the changes to build the image of a commit")
 }
@@ -254,7 +276,7 @@ func (d *Doctor) tool(t tool) Result {
 // it, as the catalogue says; never its value when it is a secret.
 func (d *Doctor) variable(v settings.Var, stages Stage) Result {
 	res := Result{Check: v.Name, Stages: stagesOf(v.Reads)}
-	fix := fmt.Sprintf("export %s=<%s>", v.Name, v.Usage)
+	fix := fmt.Sprintf("export %s=<value>", v.Name)
 	if v.Context != "" {
 		fix += fmt.Sprintf("; in CircleCI, put it in the %s context", v.Context)
 	}
@@ -262,7 +284,7 @@ func (d *Doctor) variable(v settings.Var, stages Stage) Result {
 	switch needed, err := stagesOf(v.Needs)&stages, d.validate(v, val); {
 	case val == "" && needed != 0:
 		res.Stages = stagesOf(v.Needs) // the stages it stands in the way of
-		return res.with(Fail, fmt.Sprintf("not set: needed by %s", needed), fix)
+		return res.with(Fail, fmt.Sprintf("not set: %s; needed by %s", v.Usage, needed), fix)
 	case val == "" && v.Default != "":
 		return res.with(OK, "not set: the default is "+v.Default, "")
 	case val == "":
@@ -416,22 +438,27 @@ type Report struct {
 	Results []Result
 }
 
-// Print writes the table and a summary to w.
+// Print writes the table and a summary to w, in 100 columns where words
+// allow: the DETAIL cells wrap, each fix on lines of its own below.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "Is this machine ready for %s?", r.Stages)
+	fmt.Fprintf(w, "Is this machine ready for %s?\n", r.Stages)
 	switch {
 	case r.Online:
-		fmt.Fprint(w, " (online: the registries and Heroku were asked)")
+		fmt.Fprintln(w, "Online: the registries and Heroku were asked.")
 	case r.Stages&(Push|Deploy) != 0:
-		fmt.Fprint(w, " (offline: add -online to have the registries and Heroku check the credentials)")
+		fmt.Fprintln(w, "Offline: add -online to have the registries and Heroku check the credentials.")
 	}
-	fmt.Fprint(w, "\n\n")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tSTAGES\tSTATUS\tDETAIL")
+	checkWidth, stagesWidth := len("CHECK"), len("STAGES")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, res.Stages, res.Status, res.Detail)
+		checkWidth, stagesWidth = max(checkWidth, len(res.Check)), max(stagesWidth, len(res.Stages.column()))
+	}
+	room := 100 - checkWidth - stagesWidth - len("  "+"  "+"STATUS  ")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nCHECK\tSTAGES\tSTATUS\tDETAIL")
+	for _, res := range r.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, res.Stages.column(), res.Status, wrap(res.Detail, room))
 		if res.Fix != "" {
-			fmt.Fprintf(tw, "\t\t\tfix: %s\n", res.Fix)
+			fmt.Fprintf(tw, "\t\t\t%s\n", wrap("fix: "+res.Fix, room))
 		}
 	}
 	_ = tw.Flush()

@@ -115,14 +115,20 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// squeeze collapses the spaces that align the table, line by line, so that
-// a test can look for a row without counting them.
+// squeeze collapses the spaces that align the table, line by line, and
+// joins a wrapped cell's lines, so that a test can look for a row without
+// counting them. Each fix stays on a line of its own.
 func squeeze(out string) string {
-	lines := strings.Split(out, "\n")
-	for i, line := range lines {
-		lines[i] = strings.Join(strings.Fields(line), " ")
+	var lines []string
+	for line := range strings.Lines(out) {
+		squeezed := strings.Join(strings.Fields(line), " ")
+		if strings.HasPrefix(line, "  ") && !strings.HasPrefix(squeezed, "fix:") && len(lines) > 0 {
+			lines[len(lines)-1] += " " + squeezed
+			continue
+		}
+		lines = append(lines, squeezed)
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // run runs the doctor and returns its report and everything it printed.
@@ -202,7 +208,7 @@ func TestEverythingReady(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Is this machine ready for test, build, push, deploy? (online",
+		"Is this machine ready for test, build, push, deploy?\nOnline:",
 		"\nDocker engine test, build, push ok 20.10.24, API 1.41, linux/amd64\n",
 		"\nDocker Hub credentials push, deploy ok accepted: alice may push to alice/oc-lettings\n",
 		"\nHeroku API key deploy ok accepted, account " + herokutest.Email + "\n",
@@ -275,15 +281,15 @@ func TestEachStageNeedsItsOwnVariables(t *testing.T) {
 func TestAMissingVariableSaysHowToSetIt(t *testing.T) {
 	rep, out := newWorld(t, map[string]string{"DOCKERHUB_USERNAME": "alice"}).run(t, Push|Deploy, false)
 	r := result(t, rep, "DOCKERHUB_PASS")
-	if r.Detail != "not set: needed by push" ||
-		r.Fix != "export DOCKERHUB_PASS=<Docker Hub password or, better, an access token>; in CircleCI, put it in the dockerhub context" ||
+	if r.Detail != "not set: Docker Hub password or, better, an access token; needed by push" ||
+		r.Fix != "export DOCKERHUB_PASS=<value>; in CircleCI, put it in the dockerhub context" ||
 		r.Stages != Push {
 		t.Errorf("row = %+v", r)
 	}
-	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS push FAIL not set: needed by push\nfix: export DOCKERHUB_PASS=") {
+	if !strings.Contains(squeeze(out), "\nDOCKERHUB_PASS push FAIL not set: Docker Hub password or, better, an access token; needed by push\nfix: export DOCKERHUB_PASS=") {
 		t.Errorf("the fix is not printed under its row:\n%s", out)
 	}
-	if got := result(t, rep, "HEROKU_APP_NAME").Detail; got != "not set: needed by deploy" {
+	if got := result(t, rep, "HEROKU_APP_NAME").Detail; got != "not set: the Heroku app; needed by deploy" {
 		t.Errorf("HEROKU_APP_NAME says %q", got)
 	}
 	if got := result(t, rep, "DOCKERHUB_USERNAME").Detail; got != "set" {
@@ -392,6 +398,28 @@ func TestDeployNeedsNoEngine(t *testing.T) {
 	}
 }
 
+// TestTheTableFitsIn100Columns prints a report full of long details and
+// fixes: every line of it fits a terminal of 100 columns.
+func TestTheTableFitsIn100Columns(t *testing.T) {
+	env := fullEnv()
+	env["HEROKU_APP_NAME"], env["DOCKER_REGISTRY"] = "typo-app", "https://ghcr.io"
+	delete(env, "DOCKERHUB_PASS")
+	w := newWorld(t, env)
+	w.accept = nil
+	w.doctor.Git = func(context.Context) (gitinfo.Info, error) {
+		return gitinfo.Info{Commit: "0123456789abcdef", Dirty: true}, nil
+	}
+	rep, out := w.run(t, Stages, true)
+	if len(failed(rep)) < 4 {
+		t.Fatalf("only %q failed: not much of a test", failed(rep))
+	}
+	for line := range strings.Lines(strings.TrimSuffix(out, "Error: "+rep.Err().Error()+"\n")) {
+		if len(line) > 101 {
+			t.Errorf("%d columns: %s", len(line)-1, line)
+		}
+	}
+}
+
 func TestUncommittedChanges(t *testing.T) {
 	for _, tt := range []struct {
 		stage Stage
@@ -403,7 +431,8 @@ func TestUncommittedChanges(t *testing.T) {
 		}
 		rep, _ := w.run(t, tt.stage, false)
 		r := result(t, rep, "git checkout")
-		if r.Status != tt.want || !strings.Contains(r.Detail, "commit 0123456789ab with uncommitted changes") {
+		if r.Status != tt.want || !strings.Contains(r.Detail, "commit 0123456789ab, with changes that can reach the image") ||
+			(tt.want == Fail && !strings.Contains(r.Fix, "git stash -u")) {
 			t.Errorf("%s with a dirty tree: row = %+v, want %s", tt.stage, r, tt.want)
 		}
 	}
@@ -504,7 +533,7 @@ func TestOfflineAsksNoOne(t *testing.T) {
 			t.Errorf("offline row %s", r.Check)
 		}
 	}
-	if !strings.Contains(out, "(offline: add -online to have the registries and Heroku check the credentials)") {
+	if !strings.Contains(out, "\nOffline: add -online to have the registries and Heroku check the credentials.\n") {
 		t.Errorf("the output does not say how to check the credentials:\n%s", out)
 	}
 }
@@ -660,7 +689,7 @@ func TestSecretsAreNeverShown(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"password ********", "key ********", "token ********", "set (a secret: its value is never shown)"} {
-		if !strings.Contains(out, want) {
+		if !strings.Contains(squeeze(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
 	}

@@ -6,6 +6,7 @@ package gitinfo
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // Info describes the checked-out commit.
 type Info struct {
 	Commit  string // full commit hash
-	Dirty   bool   // the work tree has changes not committed
+	Dirty   bool   // the work tree has changes not committed that can reach the image (reachesImage)
 	Version string // git describe --tags --always, e.g. v1.2.0-3-gabc1234 or abc1234, with -dirty added whenever Dirty
 	Source  string // https URL of the origin remote; empty when there is none
 	// Time is the commit's committer date: a timestamp that is the same on
@@ -31,6 +32,12 @@ func (i Info) Short() string {
 	return i.Commit
 }
 
+// reachesImage matches the lines of git status --porcelain that make a
+// work tree Dirty, the changes that can reach the site's image: tracked
+// files changed, and new files under app/ or vendor/, or go.mod, go.sum,
+// go.work or Dockerfile. Others, such as a screenshot, do not count.
+var reachesImage = regexp.MustCompile(`(?m)^([^?]|\?\? "?(app/|vendor/|(go\.(mod|sum|work|work\.sum)|Dockerfile)"?$))`)
+
 // Read returns the Info of the work tree at dir ("" for the current one).
 func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	git := func(args ...string) (string, error) {
@@ -45,24 +52,24 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("reading the git commit date %q: %w", date, err)
 	}
-	// Tracked changes and new files not yet added: git describe --dirty
-	// would see only the first.
+	// git describe --dirty would see tracked changes only.
 	status, err := git("status", "--porcelain", "--untracked-files=normal")
 	if err != nil {
 		return Info{}, fmt.Errorf("reading the git status: %w", err)
 	}
+	dirty := reachesImage.MatchString(status)
 	version, err := git("describe", "--tags", "--always")
 	if err != nil {
 		return Info{}, fmt.Errorf("describing the git commit: %w", err)
 	}
-	if status != "" {
+	if dirty {
 		version += "-dirty"
 	}
 	// No origin is fine; git config, unlike git remote, says nothing then.
 	remote, _ := git("config", "--get", "remote.origin.url")
 	return Info{
 		Commit:  commit,
-		Dirty:   status != "",
+		Dirty:   dirty,
 		Version: version,
 		Source:  HTTPSURL(remote),
 		Time:    when.UTC(),

@@ -85,14 +85,35 @@ func TestRead(t *testing.T) {
 	}
 
 	git("commit", "-q", "-am", "second")
-	if err := os.WriteFile(filepath.Join(dir, "new.go"), []byte("package x\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	info, err = Read(ctx, r, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !info.Dirty || !strings.HasSuffix(info.Version, "-dirty") {
-		t.Errorf("a new file not yet added: %+v, want dirty, and a version that says so", info)
+	// New files count only when they can reach the image.
+	for _, tt := range []struct {
+		path  string
+		dirty bool
+	}{
+		{"screenshot.png", false},
+		{".notes.md.swp", false},
+		{"tools/draft.go", false},
+		{"app/new.go", true},
+		{"app/internal/static/new dir/logo é.svg", true},
+		{"go.work", true},
+		{"Dockerfile", true},
+	} {
+		name := filepath.Join(dir, filepath.FromSlash(tt.path))
+		if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte("package x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		info, err = Read(ctx, r, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Dirty != tt.dirty || strings.HasSuffix(info.Version, "-dirty") != tt.dirty {
+			t.Errorf("a new %s: %+v, want dirty %v, and a version that says so", tt.path, info, tt.dirty)
+		}
+		if err := os.RemoveAll(filepath.Join(dir, strings.Split(tt.path, "/")[0])); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -418,6 +418,52 @@ func (p *process) stop(t *testing.T, sig syscall.Signal, group bool) {
 	}
 }
 
+// TestMageRun runs the site natively with mage run: on a busy port it says
+// what to do before it prints a URL; on a free one it shows the site's log
+// and none of mage's own lines, until Ctrl-C.
+func TestMageRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the magefiles and the site: skipped with -short")
+	}
+	dir := imagetest.Repo(t)
+	busy, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := busy.Addr().(*net.TCPAddr).Port
+	out, code := imagetest.Mage(t, dir, map[string]string{"PORT": strconv.Itoa(port)}, "run")
+	if code == 0 || strings.Contains(out, "http://") || !strings.Contains(out, fmt.Sprintf("already in use: stop what listens there, or choose another port, e.g. PORT=%d", port+1)) {
+		t.Errorf("mage run on a busy port: exit %d\n%s", code, out)
+	}
+	_ = busy.Close()
+
+	p := &process{cmd: exec.Command("go", "tool", "mage", "run"), exited: make(chan error, 1)}
+	p.cmd.Dir, p.cmd.Env = dir, imagetest.Env(map[string]string{"PORT": strconv.Itoa(port)})
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) })
+	go func() { p.exited <- p.cmd.Wait() }()
+	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(p.out.String(), `"msg":"listening"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mage run did not start the site:\n%s", p.out.String())
+		}
+	}
+	if status, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); status != http.StatusOK {
+		t.Errorf("GET / = %d", status)
+	}
+	p.stop(t, syscall.SIGINT, true)
+	if out := p.out.String(); !strings.Contains(out, fmt.Sprintf("on http://localhost:%d/ (Ctrl-C stops it)\n", port)) ||
+		strings.Contains(out, "exec:") || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Errorf("mage run said:\n%s", out)
+	}
+}
+
+// TestRunDockerShWithoutGo runs run_docker.sh where there is no Go: with
+// the docker command and DOCKERHUB_USERNAME it does what it did before
+// mage, and says so; without them it says what to install.
 func TestRunDockerShWithoutGo(t *testing.T) {
 	bin := t.TempDir()
 	for _, tool := range []string{"sh", "dirname"} {
@@ -429,8 +475,9 @@ func TestRunDockerShWithoutGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("sh", filepath.Join(imagetest.Root(t), "run_docker.sh"))
-	cmd.Env = []string{"PATH=" + bin}
+	script := filepath.Join(imagetest.Root(t), "run_docker.sh")
+	cmd := exec.Command("sh", script)
+	cmd.Env = []string{"PATH=" + bin, "DOCKERHUB_USERNAME=alice"}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
@@ -438,5 +485,20 @@ func TestRunDockerShWithoutGo(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "Go is not installed") || !strings.Contains(string(out), "https://go.dev/dl/") {
 		t.Errorf("output %q does not say what to do", out)
+	}
+
+	calls := filepath.Join(t.TempDir(), "calls")
+	fake := "#!/bin/sh\necho \"$*\" >>" + calls + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("sh", script)
+	cmd.Env = []string{"PATH=" + bin, "DOCKERHUB_USERNAME=alice"}
+	if out, err = cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Go is not installed: running alice/oc-lettings:latest with docker alone") {
+		t.Errorf("with docker: %v\n%s", err, out)
+	}
+	want := "pull alice/oc-lettings:latest\nrun --rm -p 8000:8000 -e PORT=8000 alice/oc-lettings:latest\n"
+	if got, _ := os.ReadFile(calls); string(got) != want {
+		t.Errorf("docker was called with\n%s\nwant\n%s", got, want)
 	}
 }

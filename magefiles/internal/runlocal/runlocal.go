@@ -110,7 +110,7 @@ func Main(ctx context.Context, eng Engine, o Options) error {
 		return err
 	}
 	if eng.IsLocal() {
-		if err := checkPort(ctx, port); err != nil {
+		if err := CheckPort(ctx, port); err != nil {
 			return err
 		}
 	}
@@ -173,9 +173,9 @@ func alive(pid int) bool {
 	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
-// checkPort returns a *PortInUseError when port is taken on 127.0.0.1 of
-// this machine.
-func checkPort(ctx context.Context, port int) error {
+// CheckPort returns a *PortInUseError when port is taken on 127.0.0.1 of
+// this machine: mage run checks it too.
+func CheckPort(ctx context.Context, port int) error {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
@@ -191,7 +191,7 @@ type PortInUseError struct {
 }
 
 func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("port %d on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. %s=%d go tool mage runLocal",
+	return fmt.Sprintf("port %d on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. %s=%d",
 		e.Port, settings.Port.Name, e.Port+1)
 }
 

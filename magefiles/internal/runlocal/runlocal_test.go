@@ -250,7 +250,7 @@ func TestMainChecksThePortBeforeGettingTheImage(t *testing.T) {
 		Out:   io.Discard, Err: io.Discard,
 	})
 	var inUse *PortInUseError
-	want := fmt.Sprintf("port %d on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=%d go tool mage runLocal", port, port+1)
+	want := fmt.Sprintf("port %d on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=%d", port, port+1)
 	if !errors.As(err, &inUse) || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}
@@ -285,7 +285,7 @@ func TestRunCleansUpOnEveryFailure(t *testing.T) {
 				f.startErr = errors.New("Bind for 127.0.0.1:8000 failed: port is already allocated")
 			},
 			wantCalls: "create start remove id-1",
-			wantErr:   "port 8000 on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=8001 go tool mage runLocal",
+			wantErr:   "port 8000 on 127.0.0.1 is already in use: stop what listens there, or choose another port, e.g. PORT=8001",
 			wantType:  new(*PortInUseError),
 		},
 		{
@@ -397,14 +397,14 @@ func TestCheckPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	err = checkPort(context.Background(), port)
+	err = CheckPort(context.Background(), port)
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), fmt.Sprintf("port %d on 127.0.0.1 is already in use", port)) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("PORT=%d", port+1)) {
 		t.Errorf("busy port: %v", err)
 	}
 	_ = l.Close()
-	if err := checkPort(context.Background(), port); err != nil {
+	if err := CheckPort(context.Background(), port); err != nil {
 		t.Errorf("free port: %v", err)
 	}
 }

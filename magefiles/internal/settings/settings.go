@@ -204,7 +204,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s cannot start:\n  %s\nfix the environment (in CircleCI: the job's contexts) and run it again",
+	return fmt.Sprintf("%s cannot start:\n  %s\nfix the environment and try again",
 		e.Target, strings.Join(e.Problems, "\n  "))
 }
 

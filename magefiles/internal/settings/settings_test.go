@@ -25,6 +25,19 @@ func TestGetAndIsSet(t *testing.T) {
 	}
 }
 
+// TestAProblemSaysOnlyWhatApplies: each missing or invalid variable is
+// named, with nothing about CircleCI, whose jobs never run these targets.
+func TestAProblemSaysOnlyWhatApplies(t *testing.T) {
+	for target, want := range map[string]string{
+		Run:          "run cannot start:\n  PORT \"abc\" is not a port number: set it to a number between 1 and 65535, such as 8000\nfix the environment and try again",
+		HerokuCreate: "heroku:create cannot start:\n  HEROKU_API_KEY is not set: Heroku API key, from heroku authorizations:create\n  HEROKU_APP_NAME is not set: the Heroku app\nfix the environment and try again",
+	} {
+		if _, err := Load(Map(map[string]string{"PORT": "abc"}), target); err == nil || err.Error() != want {
+			t.Errorf("%s: %v\nwant %s", target, err, want)
+		}
+	}
+}
+
 func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	env := Map(map[string]string{
 		"HEROKU_APP_NAME":   "Bad_App!",

@@ -111,6 +111,7 @@ type fakeEngine struct {
 	thief     string                  // an image that takes the commit tag while a build runs
 	builds    []docker.BuildOptions
 	removed   []string
+	pullErr   error // what Pull returns
 }
 
 func (f *fakeEngine) Build(_ context.Context, o docker.BuildOptions) (string, error) {
@@ -151,7 +152,27 @@ func (f *fakeEngine) Push(context.Context, registry.Image, io.Writer) (docker.Pu
 }
 
 func (f *fakeEngine) Pull(context.Context, registry.Image, io.Writer) error {
-	return errors.New("not used")
+	return f.pullErr
+}
+
+// TestAFailedPullSaysWhatToDo: whatever stops runLocal's pull, the error
+// says what to do, even when all the engine said was the daemon's text.
+func TestAFailedPullSaysWhatToDo(t *testing.T) {
+	unset := ", or unset DOCKERHUB_USERNAME to build and run the work tree's image"
+	noDNS := errors.New(`Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`)
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{noDNS, noDNS.Error() + ": check the network and DOCKER_REGISTRY" + unset},
+		{&registry.NotFoundError{Ref: "alice/oc-lettings:latest"}, "there is no image alice/oc-lettings:latest: publish it with mage push" + unset},
+		{&registry.AuthError{Registry: "docker.io", User: "alice"}, "Docker Hub refused the credentials for user alice: " + settings.DockerHubRefused},
+	} {
+		b := Builder{Engine: &fakeEngine{pullErr: tt.err}, Repository: "alice/oc-lettings"}
+		if _, err := b.ToRun(context.Background(), true, Credentials{}, io.Discard); err == nil || err.Error() != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("pull failing with %v: %v\nwant %s", tt.err, err, tt.want)
+		}
+	}
 }
 
 func TestBuildDecides(t *testing.T) {

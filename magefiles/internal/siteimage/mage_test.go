@@ -2,6 +2,8 @@ package siteimage
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,27 @@ func TestMageBuildAndPush(t *testing.T) {
 		out, code = imagetest.Mage(t, dir, env, "push")
 		if code != 0 || !strings.Contains(out, "; 0 of ") {
 			t.Errorf("pushing again: exit %d, output:\n%s\nwant no layer uploaded", code, out)
+		}
+	})
+
+	t.Run("push with new files", func(t *testing.T) {
+		// A screenshot cannot reach the image: it does not stop a push.
+		screenshot := filepath.Join(dir, "screenshot.png")
+		if err := os.WriteFile(screenshot, []byte("png"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.Remove(screenshot) }()
+		if out, code := imagetest.Mage(t, dir, env, "push"); code != 0 || !strings.Contains(out, "up to date: "+published.Commit) {
+			t.Errorf("with a screenshot: exit %d, output:\n%s", code, out)
+		}
+		// A new file under app/ can: push refuses, and says what helps.
+		page := filepath.Join(dir, "app", "new.html")
+		if err := os.WriteFile(page, []byte("<p>new</p>"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.Remove(page) }()
+		if out, code := imagetest.Mage(t, dir, env, "push"); code == 0 || !strings.Contains(out, ErrDirty.Error()) || !strings.Contains(out, "git stash -u") {
+			t.Errorf("with a new file under app/: exit %d, output:\n%s", code, out)
 		}
 	})
 }

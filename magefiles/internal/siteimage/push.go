@@ -14,9 +14,10 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// ErrDirty refuses to publish a work tree with uncommitted changes.
-var ErrDirty = errors.New("the work tree has uncommitted changes, and mage push publishes only committed code: " +
-	"commit or stash them, then push again (mage build still builds them, tagged <commit>-dirty)")
+// ErrDirty refuses to publish a work tree with changes that can reach the image.
+var ErrDirty = errors.New("the work tree has changes not committed that can reach the image, and mage push publishes only " +
+	"committed code: commit them, or set them aside with git stash -u (-u: new files count too), then push again " +
+	"(mage build still builds them, tagged <commit>-dirty)")
 
 // Credentials are the registry user and password (or access token) the
 // image is pushed and pulled with; empty for anonymous pulls.
@@ -92,12 +93,14 @@ func (b *Builder) ToRun(ctx context.Context, pull bool, creds Credentials, out i
 	if pull {
 		ref := b.Repository + ":latest"
 		if err := b.Engine.Pull(ctx, creds.image(ref), out); err != nil {
-			var notFound *registry.NotFoundError
-			if errors.As(err, &notFound) {
-				return "", fmt.Errorf("%w: publish it with mage push, or unset %s to build and run the work tree's image",
-					err, settings.DockerHubUser.Name)
+			fix := "check the network and DOCKER_REGISTRY" // no network, no DNS: the daemon's words alone
+			if _, refused := errors.AsType[*registry.AuthError](err); refused {
+				return "", explain(err)
 			}
-			return "", explain(err)
+			if _, missing := errors.AsType[*registry.NotFoundError](err); missing {
+				fix = "publish it with mage push"
+			}
+			return "", fmt.Errorf("%w: %s, or unset %s to build and run the work tree's image", err, fix, settings.DockerHubUser.Name)
 		}
 		return ref, nil
 	}
