@@ -2,6 +2,8 @@ package lint
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,5 +66,47 @@ func TestGolangciLintUsesThePinnedTool(t *testing.T) {
 	got := GolangciLint(".").String()
 	if got != "go tool -modfile=tools/go.mod golangci-lint run ./..." {
 		t.Errorf("command = %s", got)
+	}
+}
+
+// TestRunRunsEveryLinter checks that Run goes on after a linter fails and
+// names every one that failed, with stand-ins for go and shellcheck.
+func TestRunRunsEveryLinter(t *testing.T) {
+	bin, dir := t.TempDir(), t.TempDir()
+	for name, script := range map[string]string{
+		"go":         "#!/bin/sh\necho \"go $*\" >>\"$0.log\"\nexit 3\n",
+		"shellcheck": "#!/bin/sh\necho \"shellcheck $*\" >>\"$0.log\"\nexit 1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run.sh"), []byte("echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var out strings.Builder
+	err := Run(t.Context(), &runner.Runner{Out: &out}, dir, filepath.Join(dir, "no-schema.json"))
+	for _, want := range []string{"golangci-lint found problems", "shellcheck found problems", "the CircleCI config check failed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Run = %v, want it to say %q", err, want)
+		}
+	}
+	for name, want := range map[string]string{
+		"go":         "go tool -modfile=tools/go.mod golangci-lint run ./...",
+		"shellcheck": "shellcheck --external-sources run.sh",
+	} {
+		log, _ := os.ReadFile(filepath.Join(bin, name+".log"))
+		if !strings.Contains(string(log), want) {
+			t.Errorf("%s ran %q, want %q", name, log, want)
+		}
+	}
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := Run(ctx, &runner.Runner{Out: io.Discard}, t.TempDir(), ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancellation = %v, want context.Canceled", err)
 	}
 }
