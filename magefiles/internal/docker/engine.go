@@ -50,19 +50,13 @@ func Connect(ctx context.Context) (*Engine, error) {
 }
 
 // Close releases the connection.
-func (e *Engine) Close() error {
-	if e == nil || e.cli == nil {
-		return nil
-	}
-	return e.cli.Close()
-}
+func (e *Engine) Close() error { return e.cli.Close() }
 
 // Host returns the address of the engine, such as unix:///var/run/docker.sock.
 func (e *Engine) Host() string { return e.cli.DaemonHost() }
 
 // IsLocal reports whether the engine runs on this machine (a unix socket or
-// a Windows named pipe), so that a port it publishes on 127.0.0.1 is a port
-// of this machine.
+// a Windows named pipe), so that the ports it publishes are this machine's.
 func (e *Engine) IsLocal() bool {
 	h := e.Host()
 	return strings.HasPrefix(h, "unix://") || strings.HasPrefix(h, "npipe://")

@@ -100,12 +100,15 @@ func buildTiny(t *testing.T, e *Engine, raw *client.Client, ref string) string {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	id, err := e.Build(context.Background(), BuildOptions{Context: &buf, Tags: []string{ref}, Log: &log})
+	img, err := e.Build(context.Background(), BuildOptions{Context: &buf, Tags: []string{ref}, Log: &log})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
 	testenv.RemoveWhenDone(t, raw, ref)
-	return id
+	if len(img.Tags) != 1 || img.Tags[0] != ref || img.Platform() != "linux/amd64" {
+		t.Errorf("built %+v, want %s for linux/amd64", img, ref)
+	}
+	return img.ID
 }
 
 func TestBuildFailureIsReported(t *testing.T) {
@@ -234,5 +237,15 @@ func TestPushWithoutCredentials(t *testing.T) {
 	_, err := e.Push(context.Background(), registry.Image{Ref: ref, User: reg.User}, nil)
 	if want := "the registry " + reg.Host + " refused access without credentials"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+func TestPushStoppedByTheContext(t *testing.T) {
+	e, _ := connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C
+	_, err := e.Push(ctx, registry.Image{Ref: "127.0.0.1:1/ci/site:1", User: "ci", Password: "pw"}, nil)
+	if err == nil || err.Error() != "stopped: context canceled" || !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want the context's cause alone", err)
 	}
 }

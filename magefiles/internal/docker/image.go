@@ -7,14 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
-	"github.com/moby/term"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
@@ -23,9 +23,7 @@ import (
 
 // BuildOptions say what to build and how to name it.
 type BuildOptions struct {
-	// Context is the build context: a tar archive holding the Dockerfile
-	// (at its root, named Dockerfile) and every file the Dockerfile copies.
-	Context   io.Reader
+	Context   io.Reader         // a tar archive: the Dockerfile at its root, and every file it copies
 	Tags      []string          // names for the image, repository:tag
 	BuildArgs map[string]string // values for the Dockerfile's ARGs
 	Labels    map[string]string // labels added to the image config
@@ -35,9 +33,9 @@ type BuildOptions struct {
 
 // Build builds a linux/amd64 image, whatever the machine, with the
 // engine's classic builder (BuildKit needs a client-side session this
-// package does not run) and returns its ID. The engine's log goes to
+// package does not run) and returns the image. The engine's log goes to
 // o.Log; a failing step is returned as an error.
-func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
+func (e *Engine) Build(ctx context.Context, o BuildOptions) (Image, error) {
 	opts := client.ImageBuildOptions{
 		Tags:        o.Tags,
 		Labels:      o.Labels,
@@ -53,11 +51,11 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	}
 	res, err := e.cli.ImageBuild(ctx, o.Context, opts)
 	if err != nil {
-		return "", fmt.Errorf("sending the build to the Docker engine at %s: %w", e.Host(), err)
+		return Image{}, fmt.Errorf("sending the build to the Docker engine at %s: %w", e.Host(), err)
 	}
 	defer func() { _ = res.Body.Close() }()
 	var id string
-	err = jsonmessage.DisplayJSONMessagesStream(res.Body, cmp.Or[io.Writer](o.Log, io.Discard), 0, false, func(m jsonstream.Message) {
+	err = jsonmessage.DisplayJSONMessagesStream(res.Body, orDiscard(o.Log), 0, false, func(m jsonstream.Message) {
 		var aux struct{ ID string }
 		if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
 			id = aux.ID
@@ -65,11 +63,16 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	})
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("the Docker engine could not build the image: %w", stopped(ctx, err))
+		return Image{}, fmt.Errorf("the Docker engine could not build the image: %w", stopped(ctx, err))
 	case id == "":
-		return "", errors.New("the Docker engine ended the build without naming the image it built; run again with mage -v to see its log")
+		return Image{}, errors.New("the Docker engine ended the build without naming the image it built; " +
+			"run again with mage -v to see its log")
 	}
-	return id, nil
+	img, found, err := e.Image(ctx, id)
+	if err == nil && !found {
+		err = fmt.Errorf("the image %s the Docker engine just built has gone", id)
+	}
+	return img, err
 }
 
 // Image is what the pipeline needs to know about a local image.
@@ -141,15 +144,10 @@ type PushResult struct {
 // elsewhere. A refused password is a *registry.AuthError; an image the
 // engine does not have is a *registry.NotFoundError.
 func (e *Engine) Push(ctx context.Context, img reg.Image, progress io.Writer) (PushResult, error) {
-	header, err := authHeader(img)
-	if err != nil {
-		return PushResult{}, err
-	}
-	resp, err := e.cli.ImagePush(ctx, img.Ref, client.ImagePushOptions{RegistryAuth: header})
+	resp, err := e.cli.ImagePush(ctx, img.Ref, client.ImagePushOptions{RegistryAuth: authHeader(img)})
 	if err != nil {
 		return PushResult{}, registryError("pushing", img, stopped(ctx, err))
 	}
-	defer func() { _ = resp.Close() }()
 	var res PushResult
 	final := map[string]string{} // the last status of each layer
 	messages := func(yield func(jsonstream.Message, error) bool) {
@@ -162,12 +160,13 @@ func (e *Engine) Push(ctx context.Context, img reg.Image, progress io.Writer) (P
 			}
 		}
 	}
-	if err := display(messages, progress, func(m jsonstream.Message) {
+	digest := jsonmessage.WithAuxCallback(func(m jsonstream.Message) {
 		var aux struct{ Digest string }
 		if json.Unmarshal(*m.Aux, &aux) == nil && aux.Digest != "" {
 			res.Digest = aux.Digest
 		}
-	}); err != nil {
+	})
+	if err := jsonmessage.DisplayMessages(messages, orDiscard(progress), digest); err != nil {
 		return PushResult{}, registryError("pushing", img, stopped(ctx, err))
 	}
 	for _, status := range final {
@@ -183,14 +182,9 @@ func (e *Engine) Push(ctx context.Context, img reg.Image, progress io.Writer) (P
 // An image the registry does not have is a *registry.NotFoundError;
 // refused credentials are a *registry.AuthError.
 func (e *Engine) Pull(ctx context.Context, img reg.Image, progress io.Writer) error {
-	header, err := authHeader(img)
-	if err != nil {
-		return err
-	}
-	resp, err := e.cli.ImagePull(ctx, img.Ref, client.ImagePullOptions{RegistryAuth: header})
+	resp, err := e.cli.ImagePull(ctx, img.Ref, client.ImagePullOptions{RegistryAuth: authHeader(img)})
 	if err == nil {
-		defer func() { _ = resp.Close() }()
-		err = display(resp.JSONMessages(ctx), progress, nil)
+		err = jsonmessage.DisplayMessages(resp.JSONMessages(ctx), orDiscard(progress))
 	}
 	if err != nil {
 		return registryError("pulling", img, stopped(ctx, err))
@@ -198,13 +192,27 @@ func (e *Engine) Pull(ctx context.Context, img reg.Image, progress io.Writer) er
 	return nil
 }
 
-// display shows the engine's progress messages on w as docker push and
-// pull do, and returns the first error the stream reports (a refused
-// password arrives there, not as the call's error).
-func display(messages iter.Seq2[jsonstream.Message, error], w io.Writer, aux func(jsonstream.Message)) error {
-	w = cmp.Or[io.Writer](w, io.Discard)
-	fd, tty := term.GetFdInfo(w)
-	return jsonmessage.DisplayJSONMessages(messages, w, fd, tty, aux)
+// orDiscard returns w, or io.Discard when w is nil.
+func orDiscard(w io.Writer) io.Writer { return cmp.Or[io.Writer](w, io.Discard) }
+
+// dockerHubAuthAddress is where the engine files Docker Hub credentials.
+const dockerHubAuthAddress = "https://index.docker.io/v1/"
+
+// authHeader encodes img's credentials for the engine's X-Registry-Auth
+// header (base64url JSON): the only way they reach the engine, never a file
+// or a command line. Anonymous access sends an empty configuration, as
+// engines refuse a push without the header.
+func authHeader(img reg.Image) string {
+	var c registry.AuthConfig
+	if img.Password != "" {
+		host := reg.HostOf(img.Ref)
+		if reg.IsDockerHub(host) {
+			host = dockerHubAuthAddress
+		}
+		c = registry.AuthConfig{Username: img.User, Password: img.Password, ServerAddress: host}
+	}
+	h, _ := authconfig.Encode(c) // a struct of strings always encodes
+	return h
 }
 
 // stopped returns the context's cause when ctx ended: the engine's own

@@ -199,7 +199,8 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 
 // run creates and starts the container spec describes, waits until the
 // site answers, and streams its log until ctx ends or the site stops. It
-// removes the container whatever happens once it is created.
+// removes the container whatever happens once it is created, and writes
+// nothing once it returns.
 func run(ctx context.Context, eng Engine, spec docker.ContainerSpec, o Options) (err error) {
 	// Created even if Ctrl-C comes meanwhile: a request cut off half-way
 	// could leave a container the engine made but whose ID never arrived.
@@ -209,18 +210,49 @@ func run(ctx context.Context, eng Engine, spec docker.ContainerSpec, o Options) 
 	if err != nil {
 		return err
 	}
-	c := &container{eng: eng, id: id, name: spec.Name}
+	// The log is followed until the container is removed, not only until
+	// ctx ends, so that the site's last lines (its shutdown) are shown too.
+	logsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	var logsDone chan struct{} // closed when the log stream has ended; nil until it starts
 	defer func() {
 		if ctx.Err() != nil {
 			err = nil // an interrupted run is not an error
 		}
-		err = errors.Join(err, c.remove(ctx))
+		// Stopped and removed in time even after Ctrl-C, then the log's last lines.
+		removeCtx, stopRemoving := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer stopRemoving()
+		if rmErr := eng.RemoveContainer(removeCtx, id, stopGrace); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("the container %s could not be removed (%w): remove it with docker rm -f %s",
+				spec.Name, rmErr, spec.Name))
+		}
+		if logsDone != nil {
+			t := time.AfterFunc(logTail, stopLogs)
+			<-logsDone
+			t.Stop()
+		}
+		stopLogs()
 	}()
-	if err := c.start(ctx, spec.Port, o.Out, o.Err); err != nil {
+	if err := eng.StartContainer(ctx, id); err != nil {
+		if docker.IsPortInUse(err) {
+			return &PortInUseError{Port: spec.Port, Err: err}
+		}
 		return err
 	}
-	running, stop := c.running(ctx)
-	defer stop()
+	logsDone = make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		_ = eng.FollowLogs(logsCtx, id, o.Out, o.Err)
+	}()
+	// running ends with ctx, or when the container stops, with a cause that says so.
+	running, stop := context.WithCancelCause(ctx)
+	defer stop(context.Canceled)
+	go func() {
+		code, err := eng.WaitContainer(running, id)
+		if err == nil {
+			err = fmt.Errorf("the site stopped with exit code %d", code)
+		}
+		stop(err)
+	}()
 
 	url := "http://127.0.0.1:" + strconv.Itoa(spec.Port) + "/"
 	timeout := cmp.Or(o.healthTimeout, healthTimeout)
@@ -236,66 +268,6 @@ func run(ctx context.Context, eng Engine, spec docker.ContainerSpec, o Options) 
 	}
 	<-running.Done()
 	return fmt.Errorf("%w; its log is above", context.Cause(running))
-}
-
-// container is a container of this run, from its creation on.
-type container struct {
-	eng      Engine
-	id, name string
-	stopLogs context.CancelFunc // ends the log stream; nil until it starts
-	logsDone chan struct{}      // closed when the log stream has ended
-}
-
-// start starts the container and follows its log on stdout and stderr.
-// The log is followed until the container is removed, not only until ctx
-// ends, so that the site's last lines (its shutdown) are shown too.
-func (c *container) start(ctx context.Context, port int, stdout, stderr io.Writer) error {
-	if err := c.eng.StartContainer(ctx, c.id); err != nil {
-		if docker.IsPortInUse(err) {
-			return &PortInUseError{Port: port, Err: err}
-		}
-		return err
-	}
-	logsCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	c.stopLogs, c.logsDone = stopLogs, make(chan struct{})
-	go func() {
-		defer close(c.logsDone)
-		_ = c.eng.FollowLogs(logsCtx, c.id, stdout, stderr)
-	}()
-	return nil
-}
-
-// running returns a context that ends with ctx, or when the container
-// stops, with a cause that says so.
-func (c *container) running(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, stop := context.WithCancelCause(ctx)
-	go func() {
-		code, err := c.eng.WaitContainer(ctx, c.id)
-		if err == nil {
-			err = fmt.Errorf("the site stopped with exit code %d", code)
-		}
-		stop(err)
-	}()
-	return ctx, func() { stop(context.Canceled) }
-}
-
-// remove stops and removes the container, in time even after Ctrl-C, then
-// gives the log a moment for the site's last lines. Once it returns,
-// nothing more is written.
-func (c *container) remove(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	err := c.eng.RemoveContainer(ctx, c.id, stopGrace)
-	if c.logsDone != nil {
-		t := time.AfterFunc(logTail, c.stopLogs)
-		<-c.logsDone
-		t.Stop()
-		c.stopLogs()
-	}
-	if err != nil {
-		return fmt.Errorf("the container %s could not be removed (%w): remove it with docker rm -f %s", c.name, err, c.name)
-	}
-	return nil
 }
 
 // withParent returns a copy of ctx that is also cancelled, with

@@ -32,6 +32,8 @@ type fakeEngine struct {
 	createErr error
 	startErr  error
 	removeErr error
+	listErr   error // what Containers returns
+	leftErr   error // what removing a leftover returns
 	logs      string
 	// lastWords, when set, makes the log stream outlast the container:
 	// it ends only with its context, and writes lastWords as it does.
@@ -67,7 +69,7 @@ func (f *fakeEngine) IsLocal() bool { return f.local }
 func (f *fakeEngine) Containers(_ context.Context, labels map[string]string) (map[string]map[string]string, error) {
 	f.record("list")
 	f.listed = labels
-	return f.found, nil
+	return f.found, f.listErr
 }
 
 func (f *fakeEngine) CreateContainer(ctx context.Context, spec docker.ContainerSpec) (string, error) {
@@ -117,7 +119,7 @@ func (f *fakeEngine) WaitContainer(ctx context.Context, _ string) (int, error) {
 func (f *fakeEngine) RemoveContainer(ctx context.Context, id string, _ time.Duration) error {
 	f.record("remove " + id)
 	if id != "id-1" {
-		return nil // a leftover
+		return f.leftErr // a leftover
 	}
 	f.mu.Lock()
 	f.removeCtx = ctx.Err()
@@ -229,6 +231,77 @@ func TestMainRemovesWhatAnEarlierRunLeftBehind(t *testing.T) {
 		t.Errorf("listed the containers labelled %v, want %v: other checkouts' are not ours", eng.listed, want)
 	}
 	want := "removing container oc-lettings-local-dead, left running by an earlier runLocal of this checkout (it held port 8000)\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}
+
+func TestMainStopsWhenLeftoversCannotBeRemoved(t *testing.T) {
+	dead := map[string]map[string]string{
+		"oc-lettings-local-dead": {OwnerLabel: strconv.Itoa(deadPID(t)), PortLabel: "8000"},
+	}
+	for _, tt := range []struct {
+		name string
+		set  func(*fakeEngine)
+		want string
+	}{
+		{
+			"the list fails", func(f *fakeEngine) { f.listErr = errors.New("engine gone") },
+			"looking for containers left behind by earlier runs: engine gone",
+		},
+		{
+			"the removal fails", func(f *fakeEngine) { f.found, f.leftErr = dead, errors.New("engine gone") },
+			"engine gone: remove it with docker rm -f oc-lettings-local-dead",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := newFakeEngine()
+			tt.set(eng)
+			err := Main(context.Background(), eng, Options{
+				Port:  strconv.Itoa(testenv.FreePort(t)),
+				Image: func(context.Context) (string, error) { eng.record("image"); return "x", nil },
+				Out:   io.Discard, Err: io.Discard,
+			})
+			if err == nil || err.Error() != tt.want || strings.Contains(eng.Calls(), "image") {
+				t.Errorf("error %v after calls %q, want %q before the image is got", err, eng.Calls(), tt.want)
+			}
+		})
+	}
+}
+
+func TestMainRefusesAPortThatIsNotANumber(t *testing.T) {
+	eng := newFakeEngine()
+	err := Main(context.Background(), eng, Options{Port: "http", Out: io.Discard, Err: io.Discard})
+	want := `PORT="http" is not a port number: set it to a number between 1 and 65535`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if eng.Calls() != "" {
+		t.Errorf("calls %q, want none", eng.Calls())
+	}
+}
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestRunPrintsTheURL(t *testing.T) {
+	eng := newFakeEngine()
+	port := site(t, http.StatusOK)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out testenv.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "is running at") {
+			cancel() // Ctrl-C once the URL is shown
+		}
+		return out.Write(p)
+	})
+	if err := run(ctx, eng, spec(port), Options{Out: w, Err: io.Discard}); err != nil {
+		t.Fatalf("an interrupted run returned %v", err)
+	}
+	want := fmt.Sprintf("OC Lettings is running at http://127.0.0.1:%d/ (Ctrl-C stops and removes the container)\n", port)
 	if out.String() != want {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
@@ -402,6 +475,10 @@ func TestCheckPort(t *testing.T) {
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), fmt.Sprintf("port %d on 127.0.0.1 is already in use", port)) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("PORT=%d", port+1)) {
 		t.Errorf("busy port: %v", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("busy port: %v does not wrap the listener's error", err)
 	}
 	_ = l.Close()
 	if err := CheckPort(context.Background(), port); err != nil {

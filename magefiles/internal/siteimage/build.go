@@ -17,9 +17,11 @@ package siteimage
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,10 +37,9 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
-// Engine is what building, pushing and pulling the image need of a Docker
-// engine; *docker.Engine is one.
+// Engine is what a Builder needs of a Docker engine; *docker.Engine is one.
 type Engine interface {
-	Build(ctx context.Context, o docker.BuildOptions) (string, error)
+	Build(ctx context.Context, o docker.BuildOptions) (docker.Image, error)
 	Image(ctx context.Context, ref string) (docker.Image, bool, error)
 	Tag(ctx context.Context, source, target string) error
 	RemoveUntagged(ctx context.Context, id string) error
@@ -56,8 +57,7 @@ type Builder struct {
 	Repository string // e.g. alice/oc-lettings (see registry.Repository)
 }
 
-// binaryName is the binary's name in the build context, the one the
-// Dockerfile copies.
+// binaryName is the binary's name in the build context, as the Dockerfile copies it.
 const binaryName = "oc-lettings"
 
 // Names are the references an image is known by.
@@ -112,10 +112,7 @@ func (r Result) String() string {
 func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) {
 	start := time.Now()
 	names := NamesFor(b.Repository, info)
-	dir := b.Dir
-	if dir == "" {
-		dir = "."
-	}
+	dir := cmp.Or(b.Dir, ".")
 	dockerfile, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
 	if err != nil {
 		return Result{}, fmt.Errorf("reading the Dockerfile (run mage from the repository root): %w", err)
@@ -136,8 +133,10 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 		return Result{}, err
 	}
 	if found && old.Labels[FingerprintLabel] == fingerprint && old.Platform() == registry.Platform {
-		if err := b.tagLatest(ctx, old.ID, names.Latest); err != nil {
-			return Result{}, err
+		if names.Latest != "" {
+			if err := b.Engine.Tag(ctx, old.ID, names.Latest); err != nil {
+				return Result{}, err
+			}
 		}
 		return Result{Names: names, Image: old, UpToDate: true, Took: time.Since(start)}, nil
 	}
@@ -189,16 +188,9 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 func (b *Builder) build(ctx context.Context, opts docker.BuildOptions, dockerfile, binary []byte) (docker.Image, error) {
 	opts.Context = buildContext(dockerfile, binary)
 	var img docker.Image
-	err := b.Runner.Capture(func(log io.Writer) error {
+	err := b.Runner.Capture(func(log io.Writer) (err error) {
 		opts.Log = log
-		id, err := b.Engine.Build(ctx, opts)
-		if err != nil {
-			return err
-		}
-		var found bool
-		if img, found, err = b.Engine.Image(ctx, id); err == nil && !found {
-			err = fmt.Errorf("the image %s the Docker engine just built has gone", id)
-		}
+		img, err = b.Engine.Build(ctx, opts)
 		return err
 	})
 	return img, err
@@ -223,33 +215,16 @@ func buildContext(dockerfile, binary []byte) io.Reader {
 	return &buf
 }
 
-// tagLatest points latest at id, unless it already does or latest is empty
-// (a dirty work tree).
-func (b *Builder) tagLatest(ctx context.Context, id, latest string) error {
-	if latest == "" {
-		return nil
-	}
-	current, found, err := b.Engine.Image(ctx, latest)
-	if err != nil || (found && current.ID == id) {
-		return err
-	}
-	return b.Engine.Tag(ctx, id, latest)
-}
-
 // buildArgs returns the values mage gives the Dockerfile's ARGs: what git
 // says about the commit, for the OCI labels. Empty values are left out, so
 // the Dockerfile's defaults apply. Nothing from the environment is passed:
 // no secret can reach the image this way.
 func buildArgs(info gitinfo.Info) map[string]string {
-	args := map[string]string{}
-	for name, value := range map[string]string{"VERSION": info.Version, "REVISION": info.Commit, "SOURCE": info.Source} {
-		if value != "" {
-			args[name] = value
-		}
-	}
+	args := map[string]string{"VERSION": info.Version, "REVISION": info.Commit, "SOURCE": info.Source}
 	if !info.Time.IsZero() {
 		args["CREATED"] = info.Time.UTC().Format(time.RFC3339)
 	}
+	maps.DeleteFunc(args, func(_, value string) bool { return value == "" })
 	return args
 }
 

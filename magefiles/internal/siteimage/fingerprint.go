@@ -16,8 +16,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 )
 
-// FingerprintLabel is the image label that holds the fingerprint of what
-// the image was built from.
+// FingerprintLabel is the image label holding the fingerprint of what it was built from.
 const FingerprintLabel = "com.github.oc-lettings.fingerprint"
 
 // fingerprintVersion changes whenever what the fingerprint covers changes,

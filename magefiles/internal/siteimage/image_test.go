@@ -114,7 +114,7 @@ type fakeEngine struct {
 	pullErr   error // what Pull returns
 }
 
-func (f *fakeEngine) Build(_ context.Context, o docker.BuildOptions) (string, error) {
+func (f *fakeEngine) Build(_ context.Context, o docker.BuildOptions) (docker.Image, error) {
 	f.builds = append(f.builds, o)
 	platform := registry.Platform
 	if len(f.platforms) > 0 {
@@ -129,7 +129,7 @@ func (f *fakeEngine) Build(_ context.Context, o docker.BuildOptions) (string, er
 			f.images[tag] = f.images[f.thief]
 		}
 	}
-	return img.ID, nil
+	return img, nil
 }
 
 func (f *fakeEngine) Image(_ context.Context, ref string) (docker.Image, bool, error) {

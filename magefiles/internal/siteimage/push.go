@@ -41,14 +41,11 @@ type PushResult struct {
 
 // String is the one line mage push prints at the end.
 func (r PushResult) String() string {
-	uploaded, layers := 0, 0
+	uploaded, layers, digest := 0, 0, ""
 	for _, p := range r.Pushed {
 		uploaded += p.Uploaded
 		layers = max(layers, p.Layers)
-	}
-	digest := ""
-	if len(r.Pushed) > 0 {
-		digest = r.Pushed[0].Digest
+		digest = p.Digest // every tag names the same manifest
 	}
 	return fmt.Sprintf("pushed %s to %s (digest %s; %d of %d layers uploaded) in %s",
 		strings.Join(r.Build.Names.Tags(), " and "), registry.Describe(registry.HostOf(r.Build.Names.Commit)),
@@ -118,8 +115,7 @@ func (b *Builder) ToRun(ctx context.Context, pull bool, creds Credentials, out i
 
 // explain adds to a refused-credentials error the variables to check.
 func explain(err error) error {
-	var refused *registry.AuthError
-	if errors.As(err, &refused) {
+	if _, refused := errors.AsType[*registry.AuthError](err); refused {
 		return fmt.Errorf("%w: %s", err, settings.DockerHubRefused)
 	}
 	return err
