@@ -1,10 +1,8 @@
-// Package doctor checks that a machine and its environment are ready for a
-// stage of the pipeline, and says how to fix what is not: the Go toolchain,
-// the Docker engine, the git checkout, the tools, every environment variable
-// the stage reads (as the settings catalogue says; never a secret's value)
-// and, online, whether the registries and Heroku accept the credentials.
-// It is what a newcomer runs first, and what a failing CircleCI job runs to
-// explain itself: the one package that reads a settings.Env itself.
+// Package doctor checks that a machine is ready for stages of the pipeline,
+// and says how to fix what is not: the Go toolchain, the Docker engine, the
+// git checkout, the tools, every environment variable the stages read (never
+// a secret's value) and, online, whether the registries and Heroku accept the
+// credentials. It is the one package that reads a settings.Env itself.
 package doctor
 
 import (
@@ -66,8 +64,7 @@ func (s Stage) column() string {
 	return s.String()
 }
 
-// wrap breaks s between words into lines of at most n bytes (a longer word
-// has one of its own), each below the last in the table's DETAIL column.
+// wrap breaks s between words into lines of at most n bytes, for the DETAIL column.
 func wrap(s string, n int) string {
 	lines := []string{""}
 	for _, word := range strings.Fields(s) {
@@ -109,24 +106,20 @@ func stagesOf(targets []string) (s Stage) {
 	return s
 }
 
-// A Doctor runs the checks. Each way it looks at the world is a field that
-// tests replace; New fills in the real ones.
+// A Doctor runs the checks; tests replace its ways of looking at the world, New fills in the real ones.
 type Doctor struct {
 	Env       settings.Env
 	Dir       string                                    // the repository's root: its go.mod; relative paths start there
 	GoVersion func(ctx context.Context) (string, error) // the go command's version, e.g. go1.26.8
 	LookPath  func(file string) (string, error)
 	Git       func(ctx context.Context) (gitinfo.Info, error)
-	Docker    func(ctx context.Context) (docker.Version, error) // what the engine says of itself
-	// Online checks, each bounded by Timeout (zero means 20 seconds).
+	Docker    func(ctx context.Context) (docker.Version, error)
 	Heroku    func(cfg heroku.Config) (*heroku.Client, error)
 	CheckPush func(ctx context.Context, img registry.Image) error
-	Timeout   time.Duration
+	Timeout   time.Duration // bounds each online check; zero means 20 seconds
 }
 
-// New returns a Doctor for the repository at dir, the process environment,
-// the Docker engine it names, the registries and the Heroku API. go and git
-// run through r, which shows what they say when they fail.
+// New returns a Doctor for the repository at dir and the real world; go and git run through r.
 func New(r *runner.Runner, dir string) *Doctor {
 	return &Doctor{
 		Env: settings.OS, Dir: dir, LookPath: exec.LookPath, Heroku: heroku.New, CheckPush: registry.CheckPush,
@@ -145,8 +138,7 @@ func New(r *runner.Runner, dir string) *Doctor {
 	}
 }
 
-// Run runs the checks the stages need (the online ones too when online) and
-// returns their results, narrowed to those stages, secrets masked.
+// Run runs the checks the stages need (online ones too when online): results for those stages, secrets masked.
 func (d *Doctor) Run(ctx context.Context, stages Stage, online bool) *Report {
 	red := redact.New(settings.Secrets(d.Env)...)
 	rep := &Report{Stages: stages, Online: online}
@@ -178,21 +170,16 @@ func (d *Doctor) Run(ctx context.Context, stages Stage, online bool) *Report {
 	return rep
 }
 
-// env returns name's value, blank counting as unset, as for settings.Load.
-func (d *Doctor) env(name string) string {
-	val, _ := d.Env(name)
-	return strings.TrimSpace(val)
-}
-
 // get returns v's value, or its default.
-func (d *Doctor) get(v settings.Var) string { return cmp.Or(d.env(v.Name), v.Default) }
+func (d *Doctor) get(v settings.Var) string { return cmp.Or(d.Env.Value(v.Name), v.Default) }
 
 func (d *Doctor) goToolchain(ctx context.Context) Result {
 	res := Result{Check: "Go", Stages: Stages}
 	mod, err := os.ReadFile(filepath.Join(d.Dir, "go.mod"))
 	m := regexp.MustCompile(`(?m)^go\s+(\S+)`).FindSubmatch(mod) // the go line
 	if m == nil {
-		return res.with(Fail, cmp.Or(err, errors.New("go.mod has no go line")).Error(), "run the doctor from the repository's root")
+		err = cmp.Or(err, errors.New("go.mod has no go line"))
+		return res.with(Fail, err.Error(), "run the doctor from the repository's root")
 	}
 	want := string(m[1])
 	fix := fmt.Sprintf("install Go %s or later (go.dev/dl), or unset GOTOOLCHAIN=local so that Go fetches it", want)
@@ -207,7 +194,8 @@ func (d *Doctor) goToolchain(ctx context.Context) Result {
 }
 
 // engineFix is how to get an engine, as docker.Connect's error says it.
-const engineFix = "start Docker Desktop or dockerd (on Debian or Ubuntu: sudo .ci/start-dockerd), or point DOCKER_HOST at a running engine"
+const engineFix = "start Docker Desktop or dockerd (on Debian or Ubuntu: sudo .ci/start-dockerd), " +
+	"or point DOCKER_HOST at a running engine"
 
 // dockerEngine asks the engine what it is. Build and push need one; the
 // tests run their integration part with it, and skip it without (not in CI).
@@ -218,45 +206,47 @@ func (d *Doctor) dockerEngine(ctx context.Context, building bool) Result {
 		return res.with(OK, fmt.Sprintf("%s, API %s, %s/%s", v.Engine, v.APIVersion, v.OS, v.Arch), "")
 	}
 	detail := strings.TrimSuffix(err.Error(), ": "+engineFix)
-	if d.env("CI") == "" && !building {
+	if d.Env.Value("CI") == "" && !building {
 		return res.with(Warn, detail+": the integration tests will be skipped", engineFix)
 	}
-	if d.env("CI") == "" {
+	if d.Env.Value("CI") == "" {
 		res.Stages = Build | Push // the tests do without it
 	}
 	return res.with(Fail, detail, engineFix)
 }
 
-// gitCheckout reads the commit that build tags the image with; push and
-// deploy (publishing) need it to have no uncommitted changes.
+// gitCheckout reads the commit build tags the image with; publishing needs no uncommitted changes.
 func (d *Doctor) gitCheckout(ctx context.Context, publishing bool) Result {
 	res := Result{Check: "git checkout", Stages: Build | Push | Deploy}
 	info, err := d.Git(ctx)
 	switch {
 	case err != nil:
-		return res.with(Fail, err.Error(), "run from a git clone of the project with at least one commit (git must be installed)")
+		return res.with(Fail, err.Error(), "run from a git clone of the project with at least one commit "+
+			"(git must be installed)")
 	case !info.Dirty:
-		return res.with(OK, fmt.Sprintf("commit %s, no changes that can reach the image", info.Short()), "")
+		return res.with(OK, "commit "+info.Short()+", no changes that can reach the image", "")
 	}
-	detail := fmt.Sprintf("commit %s, with changes that can reach the image", info.Short())
+	detail := "commit " + info.Short() + ", with changes that can reach the image: "
 	if publishing {
 		res.Stages = Push | Deploy
-		return res.with(Fail, detail+": push and deploy publish committed code only", "commit them, or git stash -u (new files count too)")
+		return res.with(Fail, detail+"push and deploy publish committed code only",
+			"commit them, or git stash -u (new files count too)")
 	}
-	return res.with(Warn, detail+": build tags the image <commit>-dirty and leaves latest alone", "commit the changes to build the image of a commit")
+	return res.with(Warn, detail+"build tags the image <commit>-dirty and leaves latest alone",
+		"commit the changes to build the image of a commit")
 }
 
-// A tool is a program the tests or linters run.
+// A tool is a program the tests or linters run, from the Debian package of its name.
 type tool struct {
-	names    []string // the first is its usual name; others, names it may have
-	why, fix string
-	skipped  bool // the tests that need it skip without it, except in CI
+	names        []string // the first is its usual name; others, names it may have
+	why, instead string   // instead: another way to install it
+	skipped      bool     // the tests that need it skip without it, except in CI
 }
 
 var tools = []tool{
-	{[]string{"docker-registry", "registry"}, "the integration tests start it", "sudo apt-get install docker-registry (or sudo .ci/setup)", true},
-	{[]string{"shellcheck"}, "mage lint checks the shell scripts with it", "sudo apt-get install shellcheck (brew install shellcheck on macOS)", false},
-	{[]string{"wrk"}, "the load test and mage bench run it", "sudo apt-get install wrk (brew install wrk on macOS)", true},
+	{[]string{"docker-registry", "registry"}, "the integration tests start it", "or sudo .ci/setup", true},
+	{[]string{"shellcheck"}, "mage lint checks the shell scripts with it", "brew install shellcheck on macOS", false},
+	{[]string{"wrk"}, "the load test and mage bench run it", "brew install wrk on macOS", true},
 }
 
 func (d *Doctor) tool(t tool) Result {
@@ -266,21 +256,21 @@ func (d *Doctor) tool(t tool) Result {
 			return res.with(OK, path, "")
 		}
 	}
-	if t.skipped && d.env("CI") == "" {
-		return res.with(Warn, "not installed: "+t.why+"; without it they are skipped", t.fix)
+	fix := fmt.Sprintf("sudo apt-get install %s (%s)", t.names[0], t.instead)
+	if t.skipped && d.Env.Value("CI") == "" {
+		return res.with(Warn, "not installed: "+t.why+"; without it they are skipped", fix)
 	}
-	return res.with(Fail, "not installed: "+t.why, t.fix)
+	return res.with(Fail, "not installed: "+t.why, fix)
 }
 
-// variable reports whether v is set and valid for the stages that read
-// it, as the catalogue says; never its value when it is a secret.
+// variable reports whether v is set and valid for the stages that read it.
 func (d *Doctor) variable(v settings.Var, stages Stage) Result {
 	res := Result{Check: v.Name, Stages: stagesOf(v.Reads)}
 	fix := fmt.Sprintf("export %s=<value>", v.Name)
 	if v.Context != "" {
 		fix += fmt.Sprintf("; in CircleCI, put it in the %s context", v.Context)
 	}
-	val := d.env(v.Name)
+	val := d.Env.Value(v.Name)
 	switch needed, err := stagesOf(v.Needs)&stages, d.validate(v, val); {
 	case val == "" && needed != 0:
 		res.Stages = stagesOf(v.Needs) // the stages it stands in the way of
@@ -297,13 +287,12 @@ func (d *Doctor) variable(v settings.Var, stages Stage) Result {
 	return res.with(OK, "set", "")
 }
 
-// validate says what is wrong with val as v's value: what v's Check says,
-// or for CIRCLECI_SCHEMA, whether mage lint can read the file.
+// validate checks val as v's Check does, and CIRCLECI_SCHEMA's file.
 func (d *Doctor) validate(v settings.Var, val string) error {
-	if v.Check != nil {
+	switch {
+	case v.Check != nil:
 		return v.Check(val)
-	}
-	if v.Name != settings.CircleCISchema.Name {
+	case v.Name != settings.CircleCISchema.Name:
 		return nil
 	}
 	if !filepath.IsAbs(val) {
@@ -315,12 +304,10 @@ func (d *Doctor) validate(v settings.Var, val string) error {
 	return nil
 }
 
-// sentryPartial warns when release tracking is half configured; otherwise
-// it returns a Result without stages, which Run leaves out.
+// sentryPartial warns when release tracking is half configured, else returns no row.
 func (d *Doctor) sentryPartial() Result {
 	missing := sentryrelease.Config{
-		URL: d.get(settings.SentryURL), Token: d.env(settings.SentryAuthToken.Name),
-		Org: d.env(settings.SentryOrg.Name), Project: d.env(settings.SentryProject.Name),
+		Token: d.get(settings.SentryAuthToken), Org: d.get(settings.SentryOrg), Project: d.get(settings.SentryProject),
 	}.Missing()
 	if n := len(missing); n == 0 || n == 3 {
 		return Result{}
@@ -335,60 +322,68 @@ func (d *Doctor) sentryPartial() Result {
 // HEROKU_API_KEY and whether HEROKU_APP_NAME can run a container image.
 func (d *Doctor) online(ctx context.Context, deploy bool) []Result {
 	// push asks img's registry; refused is what to do when it refuses.
-	push := func(res Result, img registry.Image, refused string, endpoint settings.Var, needs ...settings.Var) Result {
-		return d.ask(ctx, res, endpoint, needs, func(ctx context.Context) (string, string, error) {
+	push := func(img registry.Image, refused string) probe {
+		return func(ctx context.Context) (string, string, error) {
 			err := d.CheckPush(ctx, img)
 			if _, ok := errors.AsType[*registry.AuthError](err); !ok {
 				refused = ""
 			}
 			return fmt.Sprintf("accepted: %s may push to %s", img.User, img.Ref), refused, err
-		})
+		}
 	}
-	host, user := d.get(settings.DockerRegistry), d.get(settings.DockerHubUser)
+	host, user, apiKey := d.get(settings.DockerRegistry), d.get(settings.DockerHubUser), d.get(settings.HerokuAPIKey)
 	hub := Result{Check: "registry credentials", Stages: Push | Deploy}
 	if registry.IsDockerHub(host) {
 		hub.Check = "Docker Hub credentials"
 	}
-	hub = push(hub, registry.Image{Ref: registry.Repository(host, user, d.get(settings.ImageName)), User: user, Password: d.get(settings.DockerHubPass)},
-		settings.DockerHubRefused, settings.DockerRegistry, settings.DockerHubUser, settings.DockerHubPass, settings.ImageName)
+	img := registry.Image{Ref: registry.Repository(host, user, d.get(settings.ImageName)), User: user}
+	img.Password = d.get(settings.DockerHubPass)
+	hub = d.ask(ctx, hub, push(img, settings.DockerHubRefused),
+		settings.DockerRegistry, settings.DockerHubUser, settings.DockerHubPass, settings.ImageName)
 	if !deploy {
 		return []Result{hub}
 	}
-	client, err := d.Heroku(heroku.Config{APIURL: d.get(settings.HerokuAPIURL), APIKey: d.get(settings.HerokuAPIKey)}) // asks no one
-	key := d.ask(ctx, Result{Check: "Heroku API key", Stages: Deploy}, settings.HerokuAPIURL, []settings.Var{settings.HerokuAPIKey},
-		func(ctx context.Context) (string, string, error) {
-			if err != nil {
-				return "", "", err
-			}
-			acct, err := client.Account(ctx)
-			return "accepted, account " + acct.Email, "", err
-		})
+	client, err := d.Heroku(heroku.Config{APIURL: d.get(settings.HerokuAPIURL), APIKey: apiKey}) // asks no one
+	account := func(ctx context.Context) (string, string, error) {
+		if err != nil {
+			return "", "", err
+		}
+		acct, err := client.Account(ctx)
+		return "accepted, account " + acct.Email, "", err
+	}
+	key := d.ask(ctx, Result{Check: "Heroku API key", Stages: Deploy}, account,
+		settings.HerokuAPIURL, settings.HerokuAPIKey)
+	name := d.get(settings.HerokuAppName)
+	container := func(ctx context.Context) (string, string, error) {
+		a, err := client.App(ctx, name)
+		switch {
+		case err != nil:
+			return "", "", err
+		case a.Generation != "" && a.Generation != "cedar":
+			return "", "create a Cedar app with mage heroku:create and a new " + settings.HerokuAppName.Name,
+				fmt.Errorf("%s is of Heroku's %s generation, which cannot take container images", a.Name, a.Generation)
+		case !a.IsContainer():
+			return "", fmt.Sprintf("heroku stack:set container -a %s, or mage heroku:create, which does it", a.Name),
+				fmt.Errorf("%s runs on the %s stack: it cannot run a Docker image", a.Name, a.Stack)
+		}
+		return fmt.Sprintf("%s, container stack, %s", a.Name, a.WebURL), "", nil
+	}
 	app := Result{Check: "Heroku app", Stages: Deploy}.with(Skip, "needs an accepted "+settings.HerokuAPIKey.Name, "")
 	if key.Status != Fail {
-		app = d.ask(ctx, app, settings.HerokuAPIURL, []settings.Var{settings.HerokuAPIKey, settings.HerokuAppName}, func(ctx context.Context) (string, string, error) {
-			a, err := client.App(ctx, d.get(settings.HerokuAppName))
-			switch {
-			case err != nil:
-				return "", "", err
-			case a.Generation != "" && a.Generation != "cedar":
-				return "", "create a Cedar app with mage heroku:create and a new " + settings.HerokuAppName.Name,
-					fmt.Errorf("%s is of Heroku's %s generation, which cannot take container images", a.Name, a.Generation)
-			case !a.IsContainer():
-				return "", fmt.Sprintf("heroku stack:set container -a %s, or mage heroku:create, which does it", a.Name),
-					fmt.Errorf("%s runs on the %s stack: it cannot run a Docker image", a.Name, a.Stack)
-			}
-			return fmt.Sprintf("%s, container stack, %s", a.Name, a.WebURL), "", nil
-		})
+		app = d.ask(ctx, app, container, settings.HerokuAPIURL, settings.HerokuAPIKey, settings.HerokuAppName)
 	}
-	reg := registry.Image{Ref: d.get(settings.HerokuRegistry) + "/" + d.get(settings.HerokuAppName) + "/web", User: "_", Password: d.get(settings.HerokuAPIKey)}
-	return []Result{hub, key, app, push(Result{Check: "Heroku registry credentials", Stages: Deploy}, reg,
-		settings.HerokuRefused, settings.HerokuRegistry, settings.HerokuAPIKey, settings.HerokuAppName)}
+	img = registry.Image{Ref: d.get(settings.HerokuRegistry) + "/" + name + "/web", User: "_", Password: apiKey}
+	return []Result{hub, key, app, d.ask(ctx, Result{Check: "Heroku registry credentials", Stages: Deploy},
+		push(img, settings.HerokuRefused), settings.HerokuRegistry, settings.HerokuAPIKey, settings.HerokuAppName)}
 }
 
-// ask runs one bounded check of endpoint and makes its row: a skip unless
-// endpoint and needs are set and valid, OK with what check found, or the
-// error's first line with the fix check gave, its heroku.Hint, or a default.
-func (d *Doctor) ask(ctx context.Context, res Result, endpoint settings.Var, needs []settings.Var, check func(context.Context) (found, fix string, err error)) Result {
+// A probe asks a service one question: what it found, or an error and, perhaps, its fix.
+type probe func(ctx context.Context) (found, fix string, err error)
+
+// ask runs one bounded probe of endpoint and makes its row: a skip unless
+// needs and endpoint are set and valid, OK with what it found, or the
+// error's first line with the fix the probe gave, its heroku.Hint, or a default.
+func (d *Doctor) ask(ctx context.Context, res Result, p probe, endpoint settings.Var, needs ...settings.Var) Result {
 	for _, v := range append(needs, endpoint) {
 		if val := d.get(v); val == "" || d.validate(v, val) != nil {
 			return res.with(Skip, "needs a valid "+v.Name, "")
@@ -396,7 +391,7 @@ func (d *Doctor) ask(ctx context.Context, res Result, endpoint settings.Var, nee
 	}
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(d.Timeout, 20*time.Second))
 	defer cancel()
-	found, fix, err := check(ctx)
+	found, fix, err := p(ctx)
 	if err == nil {
 		return res.with(OK, found, "")
 	}
@@ -438,8 +433,7 @@ type Report struct {
 	Results []Result
 }
 
-// Print writes the table and a summary to w, in 100 columns where words
-// allow: the DETAIL cells wrap, each fix on lines of its own below.
+// Print writes the table, 100 columns wide where words allow, and a summary to w.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "Is this machine ready for %s?\n", r.Stages)
 	switch {

@@ -6,6 +6,7 @@ package gitinfo
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -15,22 +16,15 @@ import (
 
 // Info describes the checked-out commit.
 type Info struct {
-	Commit  string // full commit hash
-	Dirty   bool   // the work tree has changes not committed that can reach the image (reachesImage)
-	Version string // git describe --tags --always, e.g. v1.2.0-3-gabc1234 or abc1234, with -dirty added whenever Dirty
-	Source  string // https URL of the origin remote; empty when there is none
-	// Time is the commit's committer date: a timestamp that is the same on
-	// every machine, for reproducible builds (SOURCE_DATE_EPOCH).
-	Time time.Time
+	Commit  string    // full commit hash
+	Dirty   bool      // the work tree has uncommitted changes that can reach the image (reachesImage)
+	Version string    // git describe --tags --always (v1.2.0-3-gabc1234 or abc1234), with -dirty when Dirty
+	Source  string    // https URL of the origin remote; empty when there is none
+	Time    time.Time // committer date: the same everywhere, for reproducible builds (SOURCE_DATE_EPOCH)
 }
 
 // Short returns the first 12 characters of the commit hash.
-func (i Info) Short() string {
-	if len(i.Commit) > 12 {
-		return i.Commit[:12]
-	}
-	return i.Commit
-}
+func (i Info) Short() string { return i.Commit[:min(12, len(i.Commit))] }
 
 // reachesImage matches the lines of git status --porcelain that make a
 // work tree Dirty, the changes that can reach the site's image: tracked
@@ -45,7 +39,8 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	}
 	head, err := git("show", "-s", "--format=%H %cI", "HEAD")
 	if err != nil {
-		return Info{}, fmt.Errorf("reading the git commit (the pipeline needs a git checkout with at least one commit): %w", err)
+		return Info{}, fmt.Errorf("reading the git commit "+
+			"(the pipeline needs a git checkout with at least one commit): %w", err)
 	}
 	commit, date, _ := strings.Cut(head, " ")
 	when, err := time.Parse(time.RFC3339, date)
@@ -67,34 +62,24 @@ func Read(ctx context.Context, r *runner.Runner, dir string) (Info, error) {
 	}
 	// No origin is fine; git config, unlike git remote, says nothing then.
 	remote, _ := git("config", "--get", "remote.origin.url")
-	return Info{
-		Commit:  commit,
-		Dirty:   dirty,
-		Version: version,
-		Source:  HTTPSURL(remote),
-		Time:    when.UTC(),
-	}, nil
+	return Info{Commit: commit, Dirty: dirty, Version: version, Source: HTTPSURL(remote), Time: when.UTC()}, nil
 }
 
 // HTTPSURL turns a git remote URL (https, ssh or scp-like) into the https URL
-// of the repository's web page, without credentials or a .git suffix.
+// of the repository's web page, without credentials or a .git suffix; a
+// local path has none: it returns "".
 func HTTPSURL(remote string) string {
-	u := strings.TrimSpace(remote)
-	if u == "" {
+	remote = strings.TrimSpace(remote)
+	if rest, ok := strings.CutPrefix(remote, "git@"); ok { // git@github.com:owner/repo.git
+		remote = "ssh://" + strings.Replace(rest, ":", "/", 1)
+	}
+	u, err := url.Parse(remote)
+	if err != nil || u.Host == "" || (u.Scheme != "ssh" && u.Scheme != "http" && u.Scheme != "https") {
 		return ""
 	}
-	switch {
-	case strings.HasPrefix(u, "git@"): // git@github.com:owner/repo.git
-		u = "https://" + strings.Replace(strings.TrimPrefix(u, "git@"), ":", "/", 1)
-	case strings.HasPrefix(u, "ssh://"): // ssh://git@github.com/owner/repo.git
-		u = "https://" + strings.TrimPrefix(u, "ssh://")
-	case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
-	default:
-		return "" // a local path: nothing public to point at
+	if u.Scheme == "ssh" {
+		u.Scheme = "https"
 	}
-	scheme, rest, _ := strings.Cut(u, "://")
-	if at := strings.Index(rest, "@"); at >= 0 && at < strings.Index(rest+"/", "/") {
-		rest = rest[at+1:] // drop user:token@
-	}
-	return scheme + "://" + strings.TrimSuffix(strings.TrimSuffix(rest, "/"), ".git")
+	u.User = nil
+	return strings.TrimSuffix(strings.TrimSuffix(u.String(), "/"), ".git")
 }

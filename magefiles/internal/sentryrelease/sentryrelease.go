@@ -1,15 +1,13 @@
 // Package sentryrelease tells Sentry's web API about a deploy: it creates
 // the release the deployed app reports its errors under, finalises it, and
-// records a deploy of it to an environment, so Sentry can say which release
-// introduced an error and when it reached production.
-//
-// The auth token travels only as a bearer token, only to the configured
-// URL, which the settings catalogue allows only over HTTPS (or plain HTTP
-// to loopback addresses, which is what tests use).
+// records a deploy of it to an environment. The auth token travels only as a
+// bearer token, only to the configured URL, which the settings catalogue
+// allows only over HTTPS (or plain HTTP to loopback, which tests use).
 package sentryrelease
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,27 +24,23 @@ import (
 // Config says where the API is, how to authenticate and which project the
 // releases belong to.
 type Config struct {
-	URL     string // default https://sentry.io/ (SENTRY_URL)
-	Token   string // an auth token with project:releases scope (SENTRY_AUTH_TOKEN)
-	Org     string // organisation slug (SENTRY_ORG)
-	Project string // project slug (SENTRY_PROJECT)
-	// HTTPClient sends the requests; nil means a client with a 30s timeout.
-	HTTPClient *http.Client
+	URL        string       // default https://sentry.io/ (SENTRY_URL)
+	Token      string       // an auth token with project:releases scope (SENTRY_AUTH_TOKEN)
+	Org        string       // organisation slug (SENTRY_ORG)
+	Project    string       // project slug (SENTRY_PROJECT)
+	HTTPClient *http.Client // sends the requests; nil means a client with a 30s timeout
 }
 
-// Missing returns the names of the settings release tracking needs that
-// cfg lacks. Tracking is on only when none is missing; some set and others
-// missing is worth a warning, as tracking is then off.
+// Missing returns the names of the settings release tracking needs that cfg
+// lacks, sorted: tracking is on only when none is missing.
 func (cfg Config) Missing() []string {
 	var missing []string
-	for name, value := range map[string]string{
-		settings.SentryAuthToken.Name: cfg.Token, settings.SentryOrg.Name: cfg.Org, settings.SentryProject.Name: cfg.Project,
-	} {
+	names := []string{settings.SentryAuthToken.Name, settings.SentryOrg.Name, settings.SentryProject.Name}
+	for i, value := range []string{cfg.Token, cfg.Org, cfg.Project} {
 		if value == "" {
-			missing = append(missing, name)
+			missing = append(missing, names[i])
 		}
 	}
-	slices.Sort(missing)
 	return missing
 }
 
@@ -58,17 +51,13 @@ type Client struct {
 	http *http.Client
 }
 
-// New returns a client for cfg, which must have every setting (see
-// Missing).
+// New returns a client for cfg, which must have every setting (see Missing).
 func New(cfg Config) (*Client, error) {
 	if missing := cfg.Missing(); len(missing) > 0 {
 		return nil, fmt.Errorf("release tracking in Sentry needs %s", strings.Join(missing, ", "))
 	}
-	c := &Client{cfg: cfg, http: cfg.HTTPClient, base: strings.TrimSuffix(cfg.URL, "/") + "/api/0"}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: 30 * time.Second}
-	}
-	return c, nil
+	client := cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second})
+	return &Client{cfg: cfg, http: client, base: strings.TrimSuffix(cfg.URL, "/") + "/api/0"}, nil
 }
 
 // Deploy describes a deploy to record.
@@ -90,48 +79,39 @@ func (c *Client) Record(ctx context.Context, d Deploy) error {
 	}
 	org := url.PathEscape(c.cfg.Org)
 	release := "/organizations/" + org + "/releases/" + url.PathEscape(d.Version) + "/"
-
+	finished, started := d.Finished.UTC().Format(time.RFC3339), ""
+	if !d.Started.IsZero() {
+		started = d.Started.UTC().Format(time.RFC3339)
+	}
 	var created struct {
 		DateReleased *time.Time `json:"dateReleased"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/organizations/"+org+"/releases/", map[string]any{
-		"version":  d.Version,
-		"projects": []string{c.cfg.Project},
-		"ref":      d.Commit,
-	}, &created); err != nil {
+	create := map[string]any{"version": d.Version, "projects": []string{c.cfg.Project}, "ref": d.Commit}
+	if err := c.do(ctx, http.MethodPost, "/organizations/"+org+"/releases/", create, &created); err != nil {
 		return err
 	}
 	if created.DateReleased == nil {
-		if err := c.do(ctx, http.MethodPut, release, map[string]any{
-			"dateReleased": d.Finished.UTC().Format(time.RFC3339),
-		}, nil); err != nil {
+		if err := c.do(ctx, http.MethodPut, release, map[string]any{"dateReleased": finished}, nil); err != nil {
 			return err
 		}
 	}
-	deploy := map[string]any{
-		"environment":  d.Environment,
-		"projects":     []string{c.cfg.Project},
-		"dateFinished": d.Finished.UTC().Format(time.RFC3339),
-	}
-	if !d.Started.IsZero() {
-		deploy["dateStarted"] = d.Started.UTC().Format(time.RFC3339)
-	}
-	if d.Name != "" {
-		deploy["name"] = d.Name
-	}
-	if d.URL != "" {
-		deploy["url"] = d.URL
-	}
-	return c.do(ctx, http.MethodPost, release+"deploys/", deploy, nil)
+	return c.do(ctx, http.MethodPost, release+"deploys/", struct {
+		Environment  string   `json:"environment"`
+		Projects     []string `json:"projects"`
+		DateStarted  string   `json:"dateStarted,omitempty"`
+		DateFinished string   `json:"dateFinished"`
+		Name         string   `json:"name,omitempty"`
+		URL          string   `json:"url,omitempty"`
+	}{
+		Environment: d.Environment, Projects: []string{c.cfg.Project},
+		DateStarted: started, DateFinished: finished, Name: d.Name, URL: d.URL,
+	}, nil)
 }
 
 // do sends body as JSON and decodes a 2xx answer into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	op := method + " /api/0" + path
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
+	payload, _ := json.Marshal(body) // strings, maps and structs of them: it cannot fail
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("calling the Sentry API (%s): %w", op, err)
@@ -141,7 +121,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("calling the Sentry API (%s): no answer from %s (check SENTRY_URL and the network): %w", op, c.base, err)
+		return fmt.Errorf("calling the Sentry API (%s): no answer from %s (check SENTRY_URL and the network): %w",
+			op, c.base, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -156,44 +137,28 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// APIError is an error answer from Sentry's API.
-type APIError struct {
-	Op     string // e.g. "POST /api/0/organizations/acme/releases/"
-	Status int
-	Detail string // Sentry's explanation
-	Hint   string // what the user can do
-}
-
-func (e *APIError) Error() string {
-	msg := fmt.Sprintf("Sentry API %s: HTTP %d", e.Op, e.Status)
-	if e.Detail != "" {
-		msg += ": " + e.Detail
-	}
-	if e.Hint != "" {
-		msg += "; " + e.Hint
-	}
-	return msg
-}
-
+// apiError explains an error answer with Sentry's detail and what the user can do.
 func apiError(op string, status int, body []byte) error {
-	e := &APIError{Op: op, Status: status}
+	msg := fmt.Sprintf("Sentry API %s: HTTP %d", op, status)
 	var v struct {
 		Detail any `json:"detail"`
 	}
 	if json.Unmarshal(body, &v) == nil && v.Detail != nil {
-		e.Detail = strings.Join(strings.Fields(fmt.Sprint(v.Detail)), " ")
+		if detail := strings.Join(strings.Fields(fmt.Sprint(v.Detail)), " "); detail != "" {
+			msg += ": " + detail
+		}
 	} else if text := strings.TrimSpace(string(body)); text != "" && len(text) < 200 && !strings.Contains(text, "<") {
-		e.Detail = text
+		msg += ": " + text
 	}
 	switch {
 	case status == http.StatusUnauthorized:
-		e.Hint = "SENTRY_AUTH_TOKEN was refused: " + settings.SentryRefused
+		msg += "; SENTRY_AUTH_TOKEN was refused: " + settings.SentryRefused
 	case status == http.StatusForbidden:
-		e.Hint = "SENTRY_AUTH_TOKEN lacks the project:releases scope for this organisation"
+		msg += "; SENTRY_AUTH_TOKEN lacks the project:releases scope for this organisation"
 	case status == http.StatusNotFound:
-		e.Hint = "check SENTRY_ORG and SENTRY_PROJECT (slugs, as in the project's URL)"
+		msg += "; check SENTRY_ORG and SENTRY_PROJECT (slugs, as in the project's URL)"
 	case status == http.StatusTooManyRequests || status >= 500:
-		e.Hint = "Sentry is busy or failing: try again later"
+		msg += "; Sentry is busy or failing: try again later"
 	}
-	return e
+	return errors.New(msg)
 }

@@ -10,42 +10,33 @@ import (
 	"strings"
 )
 
-// What valid values look like. The image name parts follow the OCI
-// distribution spec; Heroku's app names follow its Platform API schema.
-var (
-	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	hostRE          = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$`)
-	herokuAppRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{1,28}[a-z0-9]$`)
+// Pattern parts: an image name's path component (OCI distribution spec), a host name's label.
+const (
+	component = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+	label     = `[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?`
 )
 
-func pathComponent(s string) error {
-	if !pathComponentRE.MatchString(s) {
-		return fmt.Errorf("%q cannot be part of an image name: use lowercase letters, digits and . _ - between them", s)
-	}
-	return nil
-}
+// What valid values look like; Heroku's app names follow its Platform API schema.
+var (
+	pathComponent = matching(`^`+component+`$`,
+		"%q cannot be part of an image name: use lowercase letters, digits and . _ - between them")
+	repositoryPath = matching(`^`+component+`(?:/`+component+`)*$`, "%q is not an image repository name: "+
+		"use lowercase letters, digits and . _ - between them, parts separated by /")
+	registryHost = matching(`^`+label+`(?:\.`+label+`)*(?::[0-9]{1,5})?$`, "%q is not a registry host: "+
+		"give host or host:port, such as ghcr.io or 127.0.0.1:5000, without https://")
+	herokuAppName = matching(`^[a-z][a-z0-9-]{1,28}[a-z0-9]$`,
+		"%q is not a Heroku app name: 3 to 30 lowercase letters, digits and dashes, starting with a letter")
+)
 
-func repositoryPath(s string) error {
-	for _, part := range strings.Split(s, "/") {
-		if !pathComponentRE.MatchString(part) {
-			return fmt.Errorf("%q is not an image repository name: use lowercase letters, digits and . _ - between them, parts separated by /", s)
+// matching returns a check that accepts what pattern matches, else formats its error.
+func matching(pattern, format string) func(string) error {
+	re := regexp.MustCompile(pattern)
+	return func(s string) error {
+		if !re.MatchString(s) {
+			return fmt.Errorf(format, s)
 		}
+		return nil
 	}
-	return nil
-}
-
-func registryHost(s string) error {
-	if !hostRE.MatchString(s) {
-		return fmt.Errorf("%q is not a registry host: give host or host:port, such as ghcr.io or 127.0.0.1:5000, without https://", s)
-	}
-	return nil
-}
-
-func herokuAppName(s string) error {
-	if !herokuAppRE.MatchString(s) {
-		return fmt.Errorf("%q is not a Heroku app name: 3 to 30 lowercase letters, digits and dashes, starting with a letter", s)
-	}
-	return nil
 }
 
 // secretEndpoint checks the base URL of an API the pipeline sends a secret
@@ -53,12 +44,14 @@ func herokuAppName(s string) error {
 // credentials, query or fragment: the secret has a variable of its own.
 func secretEndpoint(s string) error {
 	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "":
+	if err != nil || u.Host == "" {
 		return fmt.Errorf("%q is not a URL such as https://api.example.com", s)
+	}
+	loopback := u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback() // a name parses as nil: false
+	switch {
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		return errors.New("must not carry credentials, a query or a fragment: the credentials have a variable of their own")
-	case u.Scheme != "https" && (u.Scheme != "http" || !isLoopback(u.Hostname())):
+	case u.Scheme != "https" && (u.Scheme != "http" || !loopback):
 		return fmt.Errorf("%s: a secret is sent there, so it must be https (plain http only to localhost)", u.Redacted())
 	}
 	return nil
@@ -75,8 +68,10 @@ func webURL(s string) error {
 // holds the project's key.
 func sentryDSN(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User == nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-		return errors.New("is not a DSN such as https://<key>@o1.ingest.sentry.io/<project>: copy it from the Sentry project's Client Keys")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User == nil || u.Host == "" ||
+		strings.Trim(u.Path, "/") == "" {
+		return errors.New("is not a DSN such as https://<key>@o1.ingest.sentry.io/<project>: " +
+			"copy it from the Sentry project's Client Keys")
 	}
 	return nil
 }
@@ -88,15 +83,11 @@ func port(s string) error {
 	return nil
 }
 
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
-}
-
 // Hints for credentials a service refused: one wording each, wherever the
 // refusal is reported.
 const (
-	DockerHubRefused = "check DOCKERHUB_USERNAME and DOCKERHUB_PASS (an access token works as the password) and DOCKER_REGISTRY"
-	HerokuRefused    = "check HEROKU_API_KEY, or create a new key with heroku authorizations:create"
-	SentryRefused    = "check SENTRY_AUTH_TOKEN: it needs the project:releases scope"
+	DockerHubRefused = "check DOCKERHUB_USERNAME and DOCKERHUB_PASS (an access token works as the password) " +
+		"and DOCKER_REGISTRY"
+	HerokuRefused = "check HEROKU_API_KEY, or create a new key with heroku authorizations:create"
+	SentryRefused = "check SENTRY_AUTH_TOKEN: it needs the project:releases scope"
 )

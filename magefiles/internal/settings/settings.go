@@ -1,19 +1,13 @@
 // Package settings is the catalogue of environment variables the pipeline
 // reads: for each, its default, which targets read it, which cannot run
-// without it, and what a valid value looks like.
-//
-// The magefiles read the environment once, through Load, and hand plain
-// values to the other packages. The same catalogue feeds mage doctor and
-// the tables in README.md, which a test keeps in step with it.
-//
-// Secrets and CI settings come from the environment, as in the original
-// CircleCI set-up (DOCKERHUB_USERNAME, DOCKERHUB_PASS, HEROKU_API_KEY,
-// HEROKU_APP_NAME). Every endpoint has a production default and an
-// override, so the same code runs against Docker Hub and Heroku or against
-// local stand-ins.
+// without it, and what a valid value looks like. The magefiles read the
+// environment once, through Load; the same catalogue feeds mage doctor and
+// README.md's tables, which a test keeps in step with it. Every endpoint has
+// a production default and an override, for local stand-ins.
 package settings
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -23,16 +17,14 @@ import (
 // A Var is one environment variable the pipeline reads.
 type Var struct {
 	Name    string
-	Default string // used when the variable is unset or empty
-	// Unset says what happens when a variable without a default is unset.
-	Unset   string
-	Usage   string // what it is for, in a few words
-	Secret  bool   // never shown; masked in all output
-	Context string // the CircleCI context that holds it
-	Reads   []string
-	Needs   []string // the targets, among Reads, that cannot run without it
-	// Check says what is wrong with a value; nil accepts any.
-	Check func(string) error
+	Default string             // used when the variable is unset or empty
+	Unset   string             // what happens when a variable without a default is unset
+	Usage   string             // what it is for, in a few words
+	Secret  bool               // never shown; masked in all output
+	Context string             // the CircleCI context that holds it
+	Reads   []string           // the targets that read it
+	Needs   []string           // the targets, among Reads, that cannot run without it
+	Check   func(string) error // what is wrong with a value; nil accepts any
 }
 
 // Targets that read variables, as mage names them.
@@ -140,6 +132,12 @@ var All = []Var{
 // Env looks up an environment variable. os.LookupEnv is one; tests use Map.
 type Env func(name string) (string, bool)
 
+// Value returns name's value, trimmed: a blank value counts as unset.
+func (env Env) Value(name string) string {
+	val, _ := env(name)
+	return strings.TrimSpace(val)
+}
+
 // OS is the process environment.
 var OS Env = os.LookupEnv
 
@@ -154,34 +152,21 @@ func Map(m map[string]string) Env {
 // Values are the variables a target reads, as the environment sets them.
 type Values map[string]string
 
-// Get returns v's value, or its default when it is unset.
-func (vals Values) Get(v Var) string {
-	if val, ok := vals[v.Name]; ok {
-		return val
-	}
-	return v.Default
-}
+// Get returns v's value, or its default when it is unset (Load keeps no blank value).
+func (vals Values) Get(v Var) string { return cmp.Or(vals[v.Name], v.Default) }
 
 // IsSet reports whether the environment gives v a value.
-func (vals Values) IsSet(v Var) bool {
-	_, ok := vals[v.Name]
-	return ok
-}
+func (vals Values) IsSet(v Var) bool { return vals[v.Name] != "" }
 
-// Load reads the variables target reads from env, and checks them before
-// any slow work: every variable target needs that is unset, and every
-// value that is not valid, is reported at once, by name, in an *Error.
-// Blank values count as unset.
+// Load reads from env the variables target reads, blank counting as unset,
+// and checks them before any slow work: each needed variable unset and each
+// invalid value is reported at once, by name, in an *Error.
 func Load(env Env, target string) (Values, error) {
 	vals := Values{}
 	var problems []string
 	for _, v := range All {
-		if !slices.Contains(v.Reads, target) {
-			continue
-		}
-		raw, _ := env(v.Name)
-		raw = strings.TrimSpace(raw)
-		switch {
+		switch raw := env.Value(v.Name); {
+		case !slices.Contains(v.Reads, target): // not read: left out
 		case raw == "" && slices.Contains(v.Needs, target):
 			problems = append(problems, fmt.Sprintf("%s is not set: %s", v.Name, v.Usage))
 		case raw == "":
@@ -204,8 +189,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s cannot start:\n  %s\nfix the environment and try again",
-		e.Target, strings.Join(e.Problems, "\n  "))
+	return e.Target + " cannot start:\n  " + strings.Join(e.Problems, "\n  ") + "\nfix the environment and try again"
 }
 
 // Secrets returns the values env gives to secret variables, for masking.
