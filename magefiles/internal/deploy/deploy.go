@@ -5,9 +5,7 @@
 //
 // It deploys the image built and pushed for a commit, never a rebuild, and
 // needs no Docker engine: the image is copied from registry to registry.
-// What differs between platforms (where their registry is and with which
-// credentials, how a release is made, followed and rolled back, the URL to
-// check) sits behind the Platform interface.
+// What differs between platforms sits behind the Platform interface.
 //
 // Everything that can be checked before slow work is: the settings, then
 // the platform's preflight, bounded in time. Once the platform has a new
@@ -108,17 +106,11 @@ type Result struct {
 // Run deploys with p. Its error says what failed and, once the platform
 // has made a release, what was done about it (see RollbackError).
 func Run(ctx context.Context, p Platform, cfg Config) (Result, error) {
-	set := func(d *time.Duration, def time.Duration) {
-		if *d <= 0 {
-			*d = def
-		}
-	}
-	set(&cfg.PreflightTimeout, DefaultPreflightTimeout)
-	set(&cfg.HealthTimeout, DefaultHealthTimeout)
-	set(&cfg.PollInterval, DefaultPollInterval)
-	set(&cfg.RollbackWindow, DefaultRollbackWindow)
-	d := &run{p: p, cfg: cfg, start: time.Now()}
-	return d.deploy(ctx)
+	cfg.PreflightTimeout = cmp.Or(max(cfg.PreflightTimeout, 0), DefaultPreflightTimeout)
+	cfg.HealthTimeout = cmp.Or(max(cfg.HealthTimeout, 0), DefaultHealthTimeout)
+	cfg.PollInterval = cmp.Or(max(cfg.PollInterval, 0), DefaultPollInterval)
+	cfg.RollbackWindow = cmp.Or(max(cfg.RollbackWindow, 0), DefaultRollbackWindow)
+	return (&run{p: p, cfg: cfg, start: time.Now()}).deploy(ctx)
 }
 
 type run struct {
@@ -160,8 +152,9 @@ func (d *run) deploy(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w; nothing was released", d.explainCopy(err))
 	}
-	d.say("copied %s to %s (digest %s; %d of %d blobs sent, %s)%s", d.cfg.Source.Ref, copied.Ref, copied.Digest,
-		copied.BlobsSent, copied.Blobs, units.HumanSizeWithPrecision(float64(copied.BytesSent), 3), changes(copied))
+	sent := fmt.Sprintf("copied %s to %s (digest %s; %d of %d blobs sent, %s)", d.cfg.Source.Ref, copied.Ref,
+		copied.Digest, copied.BlobsSent, copied.Blobs, units.HumanSizeWithPrecision(float64(copied.BytesSent), 3))
+	d.say("%s", strings.Join(append([]string{sent}, copied.Changes...), "; "))
 
 	name, changed, err := d.p.Release(ctx, copied)
 	switch {
@@ -202,24 +195,17 @@ func healthzOf(t Target) (string, error) {
 	return u.JoinPath("healthz").String(), nil
 }
 
-func changes(c registry.Copied) string {
-	if len(c.Changes) == 0 {
-		return ""
-	}
-	return "; " + strings.Join(c.Changes, "; ")
-}
-
 // explainCopy says what to do about an image that could not be copied.
 func (d *run) explainCopy(err error) error {
-	var refused *registry.AuthError
-	var missing *registry.NotFoundError
+	refused, isAuth := errors.AsType[*registry.AuthError](err)
+	_, isMissing := errors.AsType[*registry.NotFoundError](err)
 	switch {
-	case errors.As(err, &missing):
+	case isMissing:
 		return fmt.Errorf("%w, built for commit %s: run mage build push first (in CI, the build-and-push job must have run for this commit)",
 			err, short(d.cfg.Commit))
-	case errors.As(err, &refused) && refused.Registry == registry.HostOf(d.target.Image.Ref):
+	case isAuth && refused.Registry == registry.HostOf(d.target.Image.Ref):
 		return fmt.Errorf("%w: %s", err, d.target.Refused)
-	case errors.As(err, &refused):
+	case isAuth:
 		return fmt.Errorf("%w: %s", err, settings.DockerHubRefused)
 	}
 	return err
@@ -306,13 +292,8 @@ func (d *run) recordInSentry(ctx context.Context, release, version string) {
 	}
 	name := buildinfo.ReleaseName(cmp.Or(version, d.cfg.Version))
 	err := d.cfg.Sentry.Record(ctx, sentryrelease.Deploy{
-		Version:     name,
-		Commit:      d.cfg.Commit,
-		Environment: d.cfg.SentryEnvironment,
-		Name:        d.target.App + " " + release,
-		URL:         d.target.URL,
-		Started:     d.start,
-		Finished:    time.Now(),
+		Version: name, Commit: d.cfg.Commit, Environment: d.cfg.SentryEnvironment,
+		Name: d.target.App + " " + release, URL: d.target.URL, Started: d.start, Finished: time.Now(),
 	})
 	if err != nil {
 		d.say("warning: the deploy succeeded, but Sentry release %s was not recorded: %v", name, err)

@@ -15,15 +15,11 @@ import (
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
 )
 
-// requestTimeout bounds one request.
-const requestTimeout = 10 * time.Second
-
 // Get asks url once and returns what the site reports. Anything but a 200
 // with the site's JSON is an error that says what came back.
-func Get(ctx context.Context, url string) (buildinfo.Health, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+func Get(ctx context.Context, url string) (h buildinfo.Health, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a bound on one request
 	defer cancel()
-	var h buildinfo.Health
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return h, err
@@ -38,7 +34,7 @@ func Get(ctx context.Context, url string) (buildinfo.Health, error) {
 	if resp.StatusCode != http.StatusOK {
 		return h, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h); err != nil {
+	if err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h); err != nil {
 		return h, fmt.Errorf("not the site's /healthz JSON: %w", err)
 	}
 	return h, nil

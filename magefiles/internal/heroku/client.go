@@ -81,24 +81,21 @@ func New(cfg Config) (*Client, error) {
 		t.ResponseHeaderTimeout = RequestTimeout
 		retry.base = t
 	}
-	client := func(extra http.Header) *http.Client {
-		return &http.Client{Transport: &hk.Transport{
+	service := func(extra http.Header) *hk.Service {
+		s := hk.NewService(&http.Client{Transport: &hk.Transport{
 			BearerToken: key, UserAgent: "oc-lettings-mage " + hk.DefaultUserAgent, AdditionalHeaders: extra, Transport: retry,
-		}}
+		}})
+		s.URL = strings.TrimSuffix(cfg.APIURL, "/")
+		return s
 	}
 	// heroku-go's Transport sets Accept, then AdditionalHeaders: the
 	// docker-releases variant needs a service of its own.
-	c := &Client{api: hk.NewService(client(nil))}
-	c.docker = hk.NewService(client(http.Header{"Accept": {"application/vnd.heroku+json; version=3.docker-releases"}}))
-	c.api.URL = strings.TrimSuffix(cfg.APIURL, "/")
-	c.docker.URL = c.api.URL
-	return c, nil
+	docker := http.Header{"Accept": {"application/vnd.heroku+json; version=3.docker-releases"}}
+	return &Client{api: service(nil), docker: service(docker)}, nil
 }
 
 // Account is the account an API key belongs to.
-type Account struct {
-	Email string
-}
+type Account struct{ Email string }
 
 // Account returns the key's account: it tells whether the key is accepted.
 func (c *Client) Account(ctx context.Context) (Account, error) {
@@ -118,14 +115,12 @@ type App struct {
 	WebURL     string
 }
 
-// IsContainer reports whether the app runs, or will from its next
-// release, Docker images.
+// IsContainer reports whether the app runs Docker images, or will from its next release.
 func (a App) IsContainer() bool {
 	return a.Stack == ContainerStack || a.BuildStack == ContainerStack
 }
 
-// App returns the named app, or an error that says it does not exist (or is
-// not visible to this key) and what to do.
+// App returns the named app, or an error that says what to do if this key cannot see it.
 func (c *Client) App(ctx context.Context, name string) (App, error) {
 	a, err := c.api.AppInfo(ctx, name)
 	if err != nil {
@@ -226,8 +221,7 @@ func releaseFrom(r *hk.Release) Release {
 	}
 }
 
-// Releases returns the app's newest releases, newest first, at most n
-// (1 to 1000), in one request.
+// Releases returns the app's newest releases, newest first, at most n (1 to 1000), in one request.
 func (c *Client) Releases(ctx context.Context, app string, n int) ([]Release, error) {
 	list, err := c.api.ReleaseList(ctx, app, &hk.ListRange{Field: "version", Max: min(max(n, 1), 1000), Descending: true})
 	if err != nil {
@@ -265,8 +259,7 @@ func (c *Client) ReleaseImage(ctx context.Context, app, processType, imageID str
 	return nil
 }
 
-// Rollback makes a new release of the app that runs what release id ran,
-// as heroku rollback does, and returns it.
+// Rollback makes a new release that runs what release id ran, as heroku rollback does.
 func (c *Client) Rollback(ctx context.Context, app, id string) (Release, error) {
 	r, err := c.api.ReleaseRollback(ctx, app, hk.ReleaseRollbackOpts{Release: id})
 	if err != nil {
@@ -311,8 +304,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// retryWait says how long to wait before retrying attempt's outcome, and
-// why; why is "" when it is not retried.
+// retryWait says how long to wait before retrying attempt's outcome, and why ("" for no retry).
 func (t *retryTransport) retryWait(req *http.Request, resp *http.Response, err error, attempt int) (time.Duration, string) {
 	if attempt >= t.Attempts || req.Context().Err() != nil {
 		return 0, ""
@@ -410,8 +402,7 @@ func apiError(err error) *APIError {
 // hints are what to do about error answers to one request, by status.
 type hints map[int]string
 
-// fail turns what heroku-go returned for op into an error a user can act
-// on, with the hint for its status from byStatus, else a general one.
+// fail turns heroku-go's error for op into one a user can act on, with a hint from byStatus or a general one.
 func (c *Client) fail(op string, err error, byStatus hints) error {
 	he, ok := errors.AsType[hk.Error](err)
 	switch {

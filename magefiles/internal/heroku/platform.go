@@ -36,12 +36,9 @@ type Platform struct {
 	release  *Release // the release the deploy made, as last seen
 }
 
-var _ deploy.Platform = (*Platform)(nil)
-
 func (p *Platform) say(format string, args ...any) { fmt.Fprintf(p.Out, format+"\n", args...) }
 
-// Preflight checks that the key is accepted and that the app exists, is of
-// the Cedar generation and runs containers.
+// Preflight checks that the key is accepted and the app exists, is a Cedar app and runs containers.
 func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
 	acct, err := p.Client.Account(ctx)
 	if err != nil {
@@ -104,8 +101,7 @@ func (p *Platform) Release(ctx context.Context, img registry.Copied) (string, bo
 	return made.Name(), true, nil
 }
 
-// newRelease returns the newest release when it is newer than the newest
-// before the deploy, or nil.
+// newRelease returns the newest release if it is newer than the newest before the deploy, else nil.
 func (p *Platform) newRelease(ctx context.Context) (*Release, error) {
 	newest, err := p.Client.Releases(ctx, p.App, 1)
 	if err != nil || len(newest) == 0 || p.latest != nil && newest[0].ID == p.latest.ID {
@@ -182,8 +178,7 @@ func (p *Platform) Follow(ctx context.Context) error {
 	return nil
 }
 
-// Rollback makes a new release that runs what the release current before
-// the deploy ran, as heroku rollback does.
+// Rollback makes a new release that runs what ran before the deploy, as heroku rollback does.
 func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
 	if p.release == nil {
 		made, err := p.newRelease(ctx)

@@ -8,10 +8,10 @@ package redact
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -27,22 +27,9 @@ type Redactor struct {
 
 // New returns a Redactor for the given secret values. Empty values are ignored.
 func New(secrets ...string) *Redactor {
-	r := &Redactor{}
-	for _, s := range secrets {
-		if s != "" && !slices.Contains(r.secrets, s) {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-	return r
-}
-
-// With returns a Redactor that also hides the given secrets.
-func (r *Redactor) With(secrets ...string) *Redactor {
-	if r == nil {
-		return New(secrets...)
-	}
-	return New(append(append([]string(nil), r.secrets...), secrets...)...)
+	s := slices.DeleteFunc(slices.Clone(secrets), func(v string) bool { return v == "" })
+	slices.SortFunc(s, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+	return &Redactor{secrets: slices.Compact(s)}
 }
 
 // XML returns a Redactor that also hides the secrets as XML escapes them,
@@ -51,13 +38,13 @@ func (r *Redactor) XML() *Redactor {
 	if r == nil {
 		return nil
 	}
-	escaped := make([]string, 0, len(r.secrets))
+	all := slices.Clone(r.secrets)
 	for _, s := range r.secrets {
 		var b strings.Builder
 		_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
-		escaped = append(escaped, b.String())
+		all = append(all, b.String())
 	}
-	return r.With(escaped...)
+	return New(all...)
 }
 
 // String returns s with every secret replaced by Mask.
@@ -74,11 +61,10 @@ func (r *Redactor) String(s string) string {
 // Error returns an error whose message is err's message with every secret
 // replaced by Mask. errors.Is and errors.As still see err.
 func (r *Redactor) Error(err error) error {
-	if err == nil || r == nil || len(r.secrets) == 0 {
-		return err
+	if err == nil {
+		return nil
 	}
-	msg := err.Error()
-	if clean := r.String(msg); clean != msg {
+	if clean := r.String(err.Error()); clean != err.Error() {
 		return &redactedError{msg: clean, err: err}
 	}
 	return err
@@ -118,10 +104,11 @@ func (w *writer) Write(p []byte) (int, error) {
 	} else if len(w.buf) >= 64<<10 {
 		// A very long line: redact it now and hold back only what could be
 		// the start of a secret that the next write completes.
-		clean := w.r.String(string(w.buf))
-		keep := max(w.r.longest()-1, 0)
-		w.buf = append(w.buf[:0], clean...)
-		n = len(w.buf) - keep
+		w.buf = append(w.buf[:0], w.r.String(string(w.buf))...)
+		n = len(w.buf)
+		if w.r != nil && len(w.r.secrets) > 0 {
+			n -= len(w.r.secrets[0]) - 1 // the longest
+		}
 	}
 	if err := w.flush(n); err != nil {
 		return 0, err
@@ -143,11 +130,4 @@ func (w *writer) flush(n int) error {
 	_, err := io.WriteString(w.w, w.r.String(string(w.buf[:n])))
 	w.buf = append(w.buf[:0], w.buf[n:]...)
 	return err
-}
-
-func (r *Redactor) longest() int {
-	if r == nil || len(r.secrets) == 0 {
-		return 0
-	}
-	return len(r.secrets[0])
 }

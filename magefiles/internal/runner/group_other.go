@@ -6,7 +6,4 @@ import "os/exec"
 
 // setProcessGroup keeps os/exec's default on systems without process
 // groups: the child is killed when the context ends.
-func setProcessGroup(*exec.Cmd) {}
-
-// killGroup does nothing where there are no process groups.
-func killGroup(*exec.Cmd) {}
+func setProcessGroup(*exec.Cmd) (killGroup func()) { return func() {} }

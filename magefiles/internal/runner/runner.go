@@ -21,23 +21,17 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/redact"
 )
 
-// DefaultStopGrace is how long a cancelled child has, by default, between
-// the polite signal and the kill.
-const DefaultStopGrace = 5 * time.Second
-
 // A Cmd describes one child process.
 type Cmd struct {
-	Name  string    // program, looked up in PATH
-	Args  []string  // arguments, passed verbatim
-	Dir   string    // working directory; empty means the current one
-	Env   []string  // "KEY=value" entries added to the inherited environment
-	Stdin io.Reader // nil means no input
+	Name string   // program, looked up in PATH
+	Args []string // arguments, passed verbatim
+	Dir  string   // working directory; empty means the current one
+	Env  []string // "KEY=value" entries added to the inherited environment
 	// Stdout, when set, receives standard output instead of the runner:
 	// it is then neither shown nor replayed.
 	Stdout io.Writer
@@ -66,29 +60,23 @@ type Runner struct {
 	Out      io.Writer        // where output is shown; nil means os.Stdout
 	Redactor *redact.Redactor // secrets to mask in what is shown and returned
 	// StopGrace is how long a cancelled child may take to exit after
-	// SIGTERM before it is killed; zero means DefaultStopGrace.
+	// SIGTERM before it is killed; zero means 5 seconds.
 	StopGrace time.Duration
 }
 
-// Run runs c and waits for it. Its output is shown live when r.Verbose, and
-// replayed in full when it fails.
-func (r *Runner) Run(ctx context.Context, c Cmd) error {
-	return r.run(ctx, c)
-}
-
-// Output runs c and returns its standard output, with surrounding space
-// trimmed. Standard error is treated as by Run. The output is data for the
-// caller, returned as the child wrote it: masking it could corrupt it (a
-// one-letter password would garble a commit hash), so a caller that shows
-// it masks it.
+// Output runs c and returns its standard output, space trimmed; standard error
+// is treated as by Run. The output is data, returned unmasked: masking could
+// corrupt it (a one-letter password would garble a commit hash).
 func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 	var stdout bytes.Buffer
 	c.Stdout = &stdout
-	err := r.run(ctx, c)
+	err := r.Run(ctx, c)
 	return strings.TrimSpace(stdout.String()), err
 }
 
-func (r *Runner) run(ctx context.Context, c Cmd) error {
+// Run runs c, with no input, and waits for it. Its output is shown live when
+// r.Verbose, and replayed in full when it fails.
+func (r *Runner) Run(ctx context.Context, c Cmd) error {
 	return r.Capture(func(log io.Writer) error {
 		if r.Verbose {
 			fmt.Fprintf(log, "exec: %s\n", c)
@@ -96,25 +84,32 @@ func (r *Runner) run(ctx context.Context, c Cmd) error {
 		cmd := exec.CommandContext(ctx, c.Name, c.Args...)
 		cmd.Dir = c.Dir
 		cmd.Env = append(os.Environ(), c.Env...)
-		cmd.Stdin = c.Stdin
 		cmd.Stdout = cmp.Or(c.Stdout, log)
 		cmd.Stderr = log
-		setProcessGroup(cmd)
-		cmd.WaitDelay = cmp.Or(r.StopGrace, DefaultStopGrace)
+		killGroup := setProcessGroup(cmd)
+		cmd.WaitDelay = cmp.Or(r.StopGrace, 5*time.Second)
 		err := cmd.Run()
 		if ctx.Err() != nil {
-			killGroup(cmd) // grandchildren that ignored the polite signal
+			killGroup() // grandchildren that ignored the polite signal
 		}
-		if err != nil {
-			return failure(ctx, c, err)
+		_, notFound := errors.AsType[*exec.Error](err)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: stopped: %w", c.Name, context.Cause(ctx))
+		case notFound:
+			return fmt.Errorf("%s is not installed or not in PATH: %w", c.Name, err)
 		}
-		return nil
+		return &ExitError{Cmd: c.String(), Err: err}
 	})
 }
 
 // Capture runs fn with a writer for the log of a long step (a child
 // process, an image build): shown live when verbose, otherwise kept and
 // replayed in full if fn fails; masked either way. fn's error is masked too.
+// fn writes to log from one goroutine at a time: os/exec does so when a
+// child's standard output and error share one writer.
 func (r *Runner) Capture(fn func(log io.Writer) error) error {
 	shown := r.Writer()
 	defer func() { _ = shown.Close() }()
@@ -122,7 +117,7 @@ func (r *Runner) Capture(fn func(log io.Writer) error) error {
 		return r.Redactor.Error(fn(shown))
 	}
 	var log bytes.Buffer
-	err := fn(&syncWriter{w: &log})
+	err := fn(&log)
 	if err != nil {
 		_, _ = shown.Write(log.Bytes())
 	}
@@ -133,30 +128,6 @@ func (r *Runner) Capture(fn func(log io.Writer) error) error {
 // secrets. Close it to flush a last line without a newline.
 func (r *Runner) Writer() io.WriteCloser {
 	return r.Redactor.Writer(cmp.Or[io.Writer](r.Out, os.Stdout))
-}
-
-// syncWriter lets a child's standard output and error share one buffer.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func failure(ctx context.Context, c Cmd, err error) error {
-	var notFound *exec.Error
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("%s: stopped: %w", c.Name, context.Cause(ctx))
-	case errors.As(err, &notFound):
-		return fmt.Errorf("%s is not installed or not in PATH: %w", c.Name, err)
-	default:
-		return &ExitError{Cmd: c.String(), Err: err}
-	}
 }
 
 // ExitError reports a child that ran and failed.

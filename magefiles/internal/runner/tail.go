@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 )
@@ -20,11 +21,7 @@ func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	limit := t.Max
-	if limit <= 0 {
-		limit = 64 << 10
-	}
-	if over := len(t.buf) - limit; over > 0 {
+	if over := len(t.buf) - cmp.Or(max(t.Max, 0), 64<<10); over > 0 {
 		t.buf = t.buf[over:]
 	}
 	return len(p), nil
