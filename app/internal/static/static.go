@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,7 @@ type file struct {
 type variant struct {
 	body   []byte
 	header http.Header
+	length []string // Content-Length of the whole body
 }
 
 // Embedded returns the site's own static files, served under /static/.
@@ -118,14 +120,14 @@ func (a *Assets) add(name string, body []byte) error {
 // newFile returns the file name with content body, whose hash is hash,
 // served with cacheControl; gz, its gzip variant, is kept if smaller.
 func newFile(name, hash, cacheControl string, body, gz []byte) *file {
-	h := http.Header{"Cache-Control": {cacheControl}, "Content-Type": {contentType(name)}}
-	f := &file{identity: variant{body, h}}
+	h := http.Header{"Accept-Ranges": {"bytes"}, "Cache-Control": {cacheControl}, "Content-Type": {contentType(name)}}
+	f := &file{identity: variant{body, h, []string{strconv.Itoa(len(body))}}}
 	if len(gz) < len(body) {
 		h["Vary"] = []string{"Accept-Encoding"}
 		zh := h.Clone()
 		zh["Content-Encoding"] = []string{"gzip"}
 		zh["Etag"] = []string{`"` + hash + `-gzip"`}
-		f.gzip = &variant{gz, zh}
+		f.gzip = &variant{gz, zh, []string{strconv.Itoa(len(gz))}}
 	}
 	h["Etag"] = []string{`"` + hash + `"`}
 	return f
@@ -197,15 +199,30 @@ func (a *Assets) Handler(notFound http.Handler) http.Handler {
 // against it. A Range on the gzip variant selects bytes of the gzip stream:
 // RFC 9110 (sections 8.4 and 14.1.2) defines byte ranges over the selected
 // representation, content coding included, and each variant's own strong
-// ETag keeps If-Range from mixing bytes of the two.
+// ETag keeps If-Range from mixing bytes of the two. A request with none of
+// the headers ServeContent acts on, as most are, gets the whole variant at
+// once, as ServeContent would send it (with a Content-Length for the gzip
+// variant too, which ServeContent leaves to net/http).
 func (f *file) serve(w http.ResponseWriter, r *http.Request) {
 	v := &f.identity
 	if f.gzip != nil && AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		v = f.gzip
 	}
-	maps.Copy(w.Header(), v.header)
+	h := w.Header()
+	maps.Copy(h, v.header)
+	if !slices.ContainsFunc(conditionalHeaders, func(name string) bool { return len(r.Header[name]) > 0 }) {
+		h["Content-Length"] = v.length
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(v.body) // a failed write means the client has gone
+		}
+		return
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(v.body))
 }
+
+// conditionalHeaders are the request headers http.ServeContent acts on.
+var conditionalHeaders = []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range"}
 
 // AcceptsGzip reports whether an Accept-Encoding header value allows a gzip
 // response: gzip (or x-gzip) with a non-zero quality, or failing that "*" with

@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // css is big and repetitive enough for gzip to pay off.
@@ -375,5 +379,33 @@ func BenchmarkServeHashedGzip(b *testing.B) {
 	for b.Loop() {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
+	}
+}
+
+// TestServeWholeMatchesServeContent checks that a request ServeContent would
+// have nothing to act on gets from the shortcut exactly what ServeContent
+// sends: status, headers and body, for both variants, GET and HEAD.
+func TestServeWholeMatchesServeContent(t *testing.T) {
+	a := testAssets(t)
+	u, _ := a.URL("css/site.css")
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		for _, enc := range []string{"", "gzip"} {
+			got := serve(t, a, method, u, http.Header{"Accept-Encoding": {enc}})
+			f := a.files[strings.TrimPrefix(u, "/static/")]
+			v := &f.identity
+			if enc != "" {
+				v = f.gzip
+			}
+			want := httptest.NewRecorder()
+			maps.Copy(want.Header(), v.header)
+			http.ServeContent(want, httptest.NewRequest(method, u, nil), "", time.Time{}, bytes.NewReader(v.body))
+			if enc != "" { // ServeContent leaves a coded body's length to net/http
+				want.Header().Set("Content-Length", strconv.Itoa(len(v.body)))
+			}
+			if got.Code != want.Code || !maps.EqualFunc(got.Header(), want.Header(), slices.Equal) || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+				t.Errorf("%s, Accept-Encoding %q: got %d %v (%d bytes), ServeContent sends %d %v (%d bytes)", method, enc,
+					got.Code, got.Header(), got.Body.Len(), want.Code, want.Header(), want.Body.Len())
+			}
+		}
 	}
 }
