@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gotest"
@@ -14,7 +15,8 @@ import (
 //
 // gotestsum (pinned in tools/go.mod) prints a line per package, then the
 // output of every skipped and failed test, and a summary; with -v it shows
-// every test's output as it runs. Each test binary may run 20 minutes.
+// every test's output as it runs. Test binaries run two per CPU, since the
+// integration tests mostly wait on the engine; each may run 20 minutes.
 //
 // Integration tests use a real Docker engine (DOCKER_HOST or the default
 // socket) and Debian's docker-registry, which .ci/setup installs and starts
@@ -32,6 +34,7 @@ func Test(ctx context.Context) error {
 	return gotest.Run(ctx, newRunner(), gotest.Options{
 		Race:       true,
 		Timeout:    20 * time.Minute,
+		Parallel:   2 * runtime.NumCPU(), // the integration tests mostly wait on the engine
 		ResultsDir: vals.Get(settings.TestResultsDir),
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type Options struct {
 	Packages   []string      // package patterns; empty means ./...
 	Race       bool          // run with the race detector
 	Timeout    time.Duration // per test binary; zero means go test's default, 10m
+	Parallel   int           // test binaries run at once (go test -p); zero means go test's default, one per CPU
 	ResultsDir string        // where junit.xml and coverage.out go; empty means a temporary directory, removed afterwards
 	// ToolsModfile is the go.mod that pins gotestsum, relative to Dir or
 	// absolute; empty means tools/go.mod.
@@ -53,6 +55,9 @@ func Command(o Options, verbose bool) runner.Cmd {
 	}
 	if o.Timeout > 0 {
 		args = append(args, "-timeout="+o.Timeout.String())
+	}
+	if o.Parallel > 0 {
+		args = append(args, "-p="+strconv.Itoa(o.Parallel))
 	}
 	pkgs := o.Packages
 	if len(pkgs) == 0 {

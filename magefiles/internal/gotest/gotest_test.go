@@ -30,13 +30,13 @@ func TestCommand(t *testing.T) {
 	}, {
 		name: "everything, verbose",
 		o: Options{
-			Dir: "sub", Packages: []string{"./a", "./b/..."}, Race: true, Timeout: 20 * time.Minute,
+			Dir: "sub", Packages: []string{"./a", "./b/..."}, Race: true, Timeout: 20 * time.Minute, Parallel: 4,
 			ResultsDir: "/results", ToolsModfile: "/repo/tools/go.mod",
 		},
 		verbose: true,
 		want: "go tool -modfile=/repo/tools/go.mod gotestsum --format=standard-verbose --format-hide-empty-pkg " +
 			"--junitfile=/results/junit.xml --junitfile-hide-empty-pkg -- " +
-			"-covermode=atomic -coverprofile=/results/coverage.out -race -timeout=20m0s ./a ./b/...",
+			"-covermode=atomic -coverprofile=/results/coverage.out -race -timeout=20m0s -p=4 ./a ./b/...",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Command(tc.o, tc.verbose)
