@@ -16,6 +16,7 @@ import (
 )
 
 func TestHappyPath(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Polls: 2, Output: "Running release command...\nok\n", StreamMissing: 1})
 	res, err := w.run(w.platform(apiKey), w.config())
@@ -95,6 +96,7 @@ func TestHappyPath(t *testing.T) {
 
 // The same image again uploads nothing and makes no release.
 func TestSameImageAgainMakesNoRelease(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatal(err)
@@ -123,6 +125,7 @@ func TestSameImageAgainMakesNoRelease(t *testing.T) {
 // The same image again, when what runs does not serve the commit (a deploy
 // that failed with nothing to roll back to, say), is not a success.
 func TestSameImageAgainStillChecksHealth(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
 		t.Fatal(err)
@@ -139,6 +142,7 @@ func TestSameImageAgainStillChecksHealth(t *testing.T) {
 }
 
 func TestFailedReleaseIsRolledBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.PlanRelease(herokutest.ReleasePlan{
 		Status: heroku.StatusFailed, Polls: 1,
@@ -164,6 +168,7 @@ func TestFailedReleaseIsRolledBack(t *testing.T) {
 }
 
 func TestHealthCheckFailureIsRolledBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.stick(oldCommit) // the new release succeeds, but the site keeps serving the old commit
 	cfg := w.config()
@@ -181,6 +186,7 @@ func TestHealthCheckFailureIsRolledBack(t *testing.T) {
 }
 
 func TestRateLimitedThenSucceeds(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.Fail(herokutest.Fault{Method: "GET", Path: "/account", Status: 429, RetryAfter: "0"})
 	w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 429})
@@ -201,6 +207,7 @@ func TestRateLimitedThenSucceeds(t *testing.T) {
 }
 
 func TestPreflightFailuresUploadNothing(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		setup func(*world, *heroku.Platform)
@@ -230,6 +237,7 @@ func TestPreflightFailuresUploadNothing(t *testing.T) {
 		}, []string{"unavailable", "status.heroku.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t)
 			p := w.platform(apiKey)
 			tc.setup(w, p)
@@ -252,6 +260,7 @@ func TestPreflightFailuresUploadNothing(t *testing.T) {
 // A Heroku API that accepts connections and never answers fails the
 // deploy within the preflight's bound, with a message that says so.
 func TestSilentAPIFailsThePreflightInTime(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	var lc net.ListenConfig
 	silent, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -287,6 +296,7 @@ func TestSilentAPIFailsThePreflightInTime(t *testing.T) {
 }
 
 func TestImageNeverPushed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cfg := w.config()
 	cfg.Commit = "3333333333333333333333333333333333333333"
@@ -301,6 +311,7 @@ func TestImageNeverPushed(t *testing.T) {
 }
 
 func TestSourceRefusesTheCredentials(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cfg := w.config()
 	cfg.Source.Password = "not-the-password"
@@ -313,6 +324,7 @@ func TestSourceRefusesTheCredentials(t *testing.T) {
 }
 
 func TestHerokuRegistryRefusesTheKey(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	p := w.platform(apiKey)
 	p.APIKey = "another-key" // the API takes the key, the registry does not
@@ -330,7 +342,9 @@ func TestHerokuRegistryRefusesTheKey(t *testing.T) {
 }
 
 func TestReleaseRequestErrors(t *testing.T) {
+	t.Parallel()
 	t.Run("a 500 after Heroku made the release", func(t *testing.T) {
+		t.Parallel()
 		w := newWorld(t)
 		w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 500, Processed: true})
 		if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
@@ -340,6 +354,7 @@ func TestReleaseRequestErrors(t *testing.T) {
 		equal(t, "releases", w.releases(), []string{"v1 succeeded", "v2 succeeded current"})
 	})
 	t.Run("a 500 before", func(t *testing.T) {
+		t.Parallel()
 		w := newWorld(t)
 		w.heroku.Fail(herokutest.Fault{Method: "PATCH", Status: 500})
 		_, err := w.run(w.platform(apiKey), w.config())
@@ -352,6 +367,7 @@ func TestReleaseRequestErrors(t *testing.T) {
 }
 
 func TestSentryFailureOnlyWarns(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.sentry.FailWith(http.StatusInternalServerError)
 	if _, err := w.run(w.platform(apiKey), w.config()); err != nil {
@@ -361,6 +377,7 @@ func TestSentryFailureOnlyWarns(t *testing.T) {
 }
 
 func TestNoSentryWithoutItsSettings(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	cfg := w.config()
 	cfg.Sentry = nil
@@ -373,6 +390,7 @@ func TestNoSentryWithoutItsSettings(t *testing.T) {
 }
 
 func TestFirstDeployThatFailsSaysThereIsNothingToRollBackTo(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.AddApp(herokutest.App{Name: "oc-fresh", WebURL: w.site.URL + "/"})
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Status: heroku.StatusFailed})
@@ -387,6 +405,7 @@ func TestFirstDeployThatFailsSaysThereIsNothingToRollBackTo(t *testing.T) {
 }
 
 func TestHealthURLOverride(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.SetWebURL(app, "https://oc-web.herokuapp.com/") // unreachable from here
 	cfg := w.config()
@@ -398,6 +417,7 @@ func TestHealthURLOverride(t *testing.T) {
 }
 
 func TestVerboseShowsTheReleasePhaseLive(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.heroku.PlanRelease(herokutest.ReleasePlan{Polls: 3, Output: "Running release command...\nmigrations applied\n"})
 	p := w.platform(apiKey)
@@ -409,6 +429,7 @@ func TestVerboseShowsTheReleasePhaseLive(t *testing.T) {
 }
 
 func TestInterrupted(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		setup    func(*world)
@@ -451,6 +472,7 @@ func TestInterrupted(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			w := newWorld(t)
 			tc.setup(w)
 			cfg := w.config()
@@ -496,6 +518,7 @@ func TestInterrupted(t *testing.T) {
 
 // An interruption before the release request leaves nothing behind.
 func TestInterruptedBeforeReleasing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -509,6 +532,7 @@ func TestInterruptedBeforeReleasing(t *testing.T) {
 // Ctrl-C while the release request is in flight: whether Heroku made the
 // release is found out, and it is rolled back.
 func TestInterruptedDuringTheReleaseRequest(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -36,6 +36,7 @@ func TestImagesOfAModernDocker(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // with each other only: the test sets DOCKER_HOST, so it is not parallel itself
 			w := newWorld(t)
 			image := tc.image(t)
 			config := w.publish(newCommit, image)

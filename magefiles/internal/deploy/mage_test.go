@@ -31,6 +31,7 @@ import (
 // deploy with none (DOCKER_HOST points nowhere), Heroku and Sentry faked
 // and the real site released, and Ctrl-C during a deploy.
 func TestMageDeploy(t *testing.T) {
+	t.Parallel()
 	raw := testenv.Docker(t)
 	reg := testenv.StartRegistry(t, testenv.WithUser("_", apiKey)) // Docker Hub and Heroku's registry
 	api := herokutest.NewServer(apiKey)

@@ -8,6 +8,7 @@ package imagetest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"os/exec"
@@ -48,7 +49,7 @@ func Root(t testing.TB) string {
 
 // Repo copies the repository's files as they are in the work tree (tracked
 // and untracked, not ignored) into a temporary directory, commits them
-// there, and returns the directory.
+// there, and returns the directory. Every copy has a commit of its own.
 func Repo(t testing.TB) string {
 	t.Helper()
 	root := Root(t)
@@ -84,7 +85,11 @@ func Repo(t testing.TB) string {
 	}
 	Git(t, dir, "init", "-q")
 	Git(t, dir, "add", "-A")
-	Git(t, dir, "commit", "-q", "-m", "copy for a test")
+	// The message makes the commit the copy's own: two copies of the same
+	// files committed within the same second would otherwise get the same
+	// hash, and tests running side by side would build the same image (one
+	// image ID under two names) and see each other's containers and cache.
+	Git(t, dir, "commit", "-q", "-m", "copy for a test "+rand.Text())
 	return dir
 }
 

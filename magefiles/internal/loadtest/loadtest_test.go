@@ -109,6 +109,7 @@ func TestRunWithoutWrk(t *testing.T) {
 }
 
 func TestRunWrkReplaysFailure(t *testing.T) {
+	t.Parallel()
 	requireWrk(t)
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -176,6 +177,23 @@ func buildApp(t *testing.T) string {
 	return appBinary
 }
 
+// ownApp returns a path of its own to the app buildApp built, a hard link
+// in the test's temporary directory: running, which finds processes by the
+// path of their executable, then sees only those the test started, and
+// tests that run the app can run in parallel. (A link, not a copy: a file
+// written by this process could still be open for writing in a child that
+// another test is forking, and executing it would fail with "text file
+// busy".)
+func ownApp(t *testing.T) string {
+	t.Helper()
+	shared := buildApp(t)
+	own := filepath.Join(t.TempDir(), "app")
+	if err := os.Link(shared, own); err != nil {
+		t.Fatalf("linking the app for the test: %v", err)
+	}
+	return own
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if appBinary != "" {
@@ -209,7 +227,8 @@ func running(t *testing.T, binary string) []string {
 }
 
 func TestStartServerAndStop(t *testing.T) {
-	binary := buildApp(t)
+	t.Parallel()
+	binary := ownApp(t)
 	srv, startup, err := startServer(t.Context(), binary, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +248,7 @@ func TestStartServerAndStop(t *testing.T) {
 }
 
 func TestStartServerReportsEarlyExit(t *testing.T) {
+	t.Parallel()
 	binary := buildApp(t)
 	_, _, err := startServer(t.Context(), binary, []string{"SENTRY_TRACES_SAMPLE_RATE=lots"})
 	if err == nil || !strings.Contains(err.Error(), "SENTRY_TRACES_SAMPLE_RATE") {
@@ -241,8 +261,9 @@ func TestStartServerReportsEarlyExit(t *testing.T) {
 
 // TestRun runs a brief real load test against the app.
 func TestRun(t *testing.T) {
+	t.Parallel()
 	requireWrk(t)
-	binary := buildApp(t)
+	binary := ownApp(t)
 	report, err := Run(t.Context(), Options{Binary: binary, Rounds: 1, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +296,7 @@ func TestRun(t *testing.T) {
 // TestLoadSendsTheTargetsRequest checks that wrk asks for the target's path,
 // with Accept-Encoding: gzip only when the target says so.
 func TestLoadSendsTheTargetsRequest(t *testing.T) {
+	t.Parallel()
 	requireWrk(t)
 	wrk, _ := exec.LookPath("wrk")
 	var mu sync.Mutex
@@ -303,8 +325,9 @@ func TestLoadSendsTheTargetsRequest(t *testing.T) {
 }
 
 func TestRunCancelled(t *testing.T) {
+	t.Parallel()
 	requireWrk(t)
-	binary := buildApp(t)
+	binary := ownApp(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()

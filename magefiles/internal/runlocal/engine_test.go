@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,68 @@ func buildSite(t testing.TB, repository string) *built {
 	return s
 }
 
+// sharedImage is an image of the site for the tests that only need one to
+// run, and test neither how it is built nor how it is published: built once
+// per test binary, by the first of them to ask (sharedSite); TestMain
+// removes its tags.
+var sharedImage struct {
+	once sync.Once
+	tags []string
+	info gitinfo.Info
+	res  siteimage.Result
+	err  error
+}
+
+// sharedSite returns the shared image of the site, building it if no test
+// has yet, with engine clients of the test's own. Its dir and b are unset:
+// the copy it was built in was the first test's.
+func sharedSite(t testing.TB) *built {
+	t.Helper()
+	raw := testenv.Docker(t)
+	eng, err := docker.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	sharedImage.once.Do(func() {
+		sharedImage.err = errors.New("the test that built the shared image failed before it was done")
+		repository := testenv.Unique(t, "oc-lettings-test-")
+		dir := imagetest.Repo(t)
+		var out strings.Builder
+		b := &siteimage.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: dir, Repository: repository}
+		info, err := gitinfo.Read(context.Background(), b.Runner, dir)
+		if err != nil {
+			sharedImage.err = err
+			return
+		}
+		sharedImage.tags = siteimage.NamesFor(repository, info).Tags()
+		res, err := b.Build(context.Background(), info)
+		if err != nil {
+			sharedImage.err = fmt.Errorf("build: %w\n%s", err, out.String())
+			return
+		}
+		sharedImage.info, sharedImage.res, sharedImage.err = info, res, nil
+	})
+	if sharedImage.err != nil {
+		t.Fatal(sharedImage.err)
+	}
+	return &built{raw: raw, eng: eng, info: sharedImage.info, res: sharedImage.res}
+}
+
+// TestMain removes the tags of the shared image once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(sharedImage.tags) > 0 {
+		if raw, err := client.New(client.FromEnv); err == nil {
+			for _, ref := range sharedImage.tags {
+				_, _ = raw.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{PruneChildren: true})
+			}
+			_ = raw.Close()
+		}
+	}
+	os.Exit(code)
+}
+
 // image is an Options.Image that runs ref, and counts its calls.
 func image(ref string, calls *int) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) { *calls++; return ref, nil }
@@ -94,8 +157,11 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// TestRunTheSite runs Main with the real engine in this checkout, as does
+// TestMainRemovesAContainerLeftBehind, which is therefore not parallel.
 func TestRunTheSite(t *testing.T) {
-	s := buildSite(t, testenv.Unique(t, "oc-lettings-test-"))
+	t.Parallel()
+	s := sharedSite(t)
 	ref := s.res.Names.Commit
 
 	t.Run("serves until interrupted, then is gone", func(t *testing.T) {
@@ -205,8 +271,12 @@ func TestRunTheSite(t *testing.T) {
 // kill -9 leaves, its container holding the port, and runs again on that
 // port. Containers of other checkouts, and of a runLocal that still runs,
 // must stay.
+//
+// It is not parallel: any other Main in this checkout running meanwhile
+// (TestRunTheSite's) would remove the container it leaves, as it should,
+// before this test's Main finds it.
 func TestMainRemovesAContainerLeftBehind(t *testing.T) {
-	s := buildSite(t, testenv.Unique(t, "oc-lettings-test-"))
+	s := sharedSite(t)
 	ref := s.res.Names.Commit
 	here, err := checkout()
 	if err != nil {
@@ -267,6 +337,7 @@ func TestMainRemovesAContainerLeftBehind(t *testing.T) {
 // DOCKERHUB_USERNAME set, as documented, against the test's registry, and
 // stops them the ways a user or a process manager would.
 func TestMageRunLocal(t *testing.T) {
+	t.Parallel()
 	reg := testenv.StartRegistry(t)
 	name := testenv.Unique(t, "oc-lettings-test-")
 	s := buildSite(t, registry.Repository(reg.Host, reg.User, name))
@@ -422,6 +493,7 @@ func (p *process) stop(t *testing.T, sig syscall.Signal, group bool) {
 // what to do before it prints a URL; on a free one it shows the site's log
 // and none of mage's own lines, until Ctrl-C.
 func TestMageRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("compiles the magefiles and the site: skipped with -short")
 	}

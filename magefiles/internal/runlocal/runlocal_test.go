@@ -149,10 +149,13 @@ func spec(port int) docker.ContainerSpec {
 	return docker.ContainerSpec{Name: "oc-lettings-local-test", Image: "oc-lettings:abc", Port: port}
 }
 
-// deadPID returns the ID of a process that has exited.
+// deadPID returns the ID of a process that has exited: this test binary,
+// run with no test. Built with -race, it would sleep a second before
+// exiting (the race detector's atexit_sleep_ms), which this child need not.
 func deadPID(t *testing.T) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -524,6 +527,7 @@ func TestAlive(t *testing.T) {
 // TestWithParent starts this test binary as an orphan-to-be: a shell starts
 // it in the background and exits, and it must notice.
 func TestWithParent(t *testing.T) {
+	t.Parallel()
 	if file := os.Getenv("RUNLOCAL_PARENT_PROBE"); file != "" {
 		ctx, stop := withParent(context.Background())
 		defer stop()

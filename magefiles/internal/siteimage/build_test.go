@@ -35,6 +35,18 @@ var secrets = map[string]string{
 	"SENTRY_DSN":        "https://dsn-5ecre7@o1.ingest.sentry.io/42",
 }
 
+// TestMain sets secrets in the environment of the whole test binary, so
+// that every build, benchmark or test, runs with them: set per test with
+// t.Setenv, they would keep the tests that build from running in parallel.
+func TestMain(m *testing.M) {
+	for k, v := range secrets {
+		if err := os.Setenv(k, v); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
+
 // fixture is a repository copy and a Builder for it.
 type fixture struct {
 	dir  string
@@ -47,9 +59,6 @@ type fixture struct {
 func newFixture(t testing.TB, repo string) *fixture {
 	t.Helper()
 	raw := testenv.Docker(t)
-	for k, v := range secrets {
-		t.Setenv(k, v)
-	}
 	eng, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +91,7 @@ func (f *fixture) build(t testing.TB) Result {
 }
 
 func TestBuild(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testenv.Unique(t, "oc-lettings-test-"))
 	ctx := context.Background()
 	res := f.build(t)
@@ -231,6 +241,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildShowsTheEngineLog(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testenv.Unique(t, "oc-lettings-test-"))
 	f.b.Runner.Verbose = true
 	f.build(t)

@@ -176,6 +176,7 @@ func TestAFailedPullSaysWhatToDo(t *testing.T) {
 }
 
 func TestBuildDecides(t *testing.T) {
+	t.Parallel()
 	dir := imagetest.Repo(t)
 	info, err := gitinfo.Read(context.Background(), &runner.Runner{}, dir)
 	if err != nil {
@@ -234,6 +235,7 @@ func TestBuildDecides(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
+	t.Parallel()
 	dir := imagetest.Repo(t)
 	other := imagetest.Repo(t) // the same files elsewhere
 	r := &runner.Runner{}
@@ -342,6 +344,7 @@ func embeddedFile(t *testing.T, dir string) string {
 }
 
 func TestFingerprintWantsCARootsAndTimeZones(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, text := range map[string]string{
 		"go.mod":      "module example.com/bare\n\ngo 1.26\n",

@@ -19,6 +19,7 @@ import (
 // TestMageBuildAndPush runs the real targets, go tool mage build and push,
 // in a copy of the repository, as a user or CircleCI would.
 func TestMageBuildAndPush(t *testing.T) {
+	t.Parallel()
 	raw := testenv.Docker(t)
 	reg := testenv.StartRegistry(t)
 	dir := imagetest.Repo(t)

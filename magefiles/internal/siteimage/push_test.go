@@ -21,6 +21,7 @@ func blobUploads(reg *testenv.Registry) int {
 }
 
 func TestPush(t *testing.T) {
+	t.Parallel()
 	reg := testenv.StartRegistry(t)
 	f := newFixture(t, registry.Repository(reg.Host, reg.User, testenv.Unique(t, "oc-lettings-test-")))
 	ctx := context.Background()
