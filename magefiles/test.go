@@ -16,7 +16,8 @@ import (
 // gotestsum (pinned in tools/go.mod) prints a line per package, then the
 // output of every skipped and failed test, and a summary; with -v it shows
 // every test's output as it runs. Test binaries run two per CPU, since the
-// integration tests mostly wait on the engine; each may run 20 minutes.
+// integration tests mostly wait on the engine, and without the race
+// detector's second of sleep at exit; each may run 20 minutes.
 //
 // Integration tests use a real Docker engine (DOCKER_HOST or the default
 // socket) and Debian's docker-registry, which .ci/setup installs and starts

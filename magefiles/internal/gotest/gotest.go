@@ -63,7 +63,12 @@ func Command(o Options, verbose bool) runner.Cmd {
 	if len(pkgs) == 0 {
 		pkgs = []string{"./..."}
 	}
-	return runner.Cmd{Name: "go", Args: append(args, pkgs...), Dir: o.Dir}
+	c := runner.Cmd{Name: "go", Args: append(args, pkgs...), Dir: o.Dir}
+	if o.Race {
+		// A race-enabled binary otherwise sleeps a second before it exits.
+		c.Env = []string{"GORACE=atexit_sleep_ms=0"}
+	}
+	return c
 }
 
 // Run runs Command(o, r.Verbose) and, when every test passed, prints the

@@ -46,6 +46,9 @@ func TestCommand(t *testing.T) {
 			if c.Dir != tc.o.Dir {
 				t.Errorf("Dir = %q, want %q", c.Dir, tc.o.Dir)
 			}
+			if race := slices.Contains(c.Env, "GORACE=atexit_sleep_ms=0"); race != tc.o.Race {
+				t.Errorf("Env = %q, want GORACE=atexit_sleep_ms=0 exactly with -race", c.Env)
+			}
 		})
 	}
 }
