@@ -39,9 +39,8 @@ type built struct {
 	res  siteimage.Result
 }
 
-// buildSite builds the site's image as repository, in a copy of the
-// repository, and removes its tags when the test ends.
-func buildSite(t testing.TB, repository string) *built {
+// engines returns a raw engine client and a docker.Engine of the test's own.
+func engines(t testing.TB) (*client.Client, *docker.Engine) {
 	t.Helper()
 	raw := testenv.Docker(t)
 	eng, err := docker.Connect(context.Background())
@@ -49,9 +48,18 @@ func buildSite(t testing.TB, repository string) *built {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = eng.Close() })
+	return raw, eng
+}
+
+// buildSite builds the site's image as repository, in a copy of the
+// repository, and removes its tags when the test ends.
+func buildSite(t testing.TB, repository string) *built {
+	t.Helper()
+	raw, eng := engines(t)
 	s := &built{dir: imagetest.Repo(t), raw: raw, eng: eng}
 	var out strings.Builder
 	s.b = &siteimage.Builder{Engine: eng, Runner: &runner.Runner{Out: &out}, Dir: s.dir, Repository: repository}
+	var err error
 	if s.info, err = gitinfo.Read(context.Background(), s.b.Runner, s.dir); err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +87,7 @@ var sharedImage struct {
 // the copy it was built in was the first test's.
 func sharedSite(t testing.TB) *built {
 	t.Helper()
-	raw := testenv.Docker(t)
-	eng, err := docker.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
+	raw, eng := engines(t)
 	sharedImage.once.Do(func() {
 		sharedImage.err = errors.New("the test that built the shared image failed before it was done")
 		repository := testenv.Unique(t, "oc-lettings-test-")
