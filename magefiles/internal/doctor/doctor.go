@@ -247,6 +247,7 @@ var tools = []tool{
 	{[]string{"docker-registry", "registry"}, "the integration tests start it", "or sudo .ci/setup", true},
 	{[]string{"shellcheck"}, "mage lint checks the shell scripts with it", "brew install shellcheck on macOS", false},
 	{[]string{"wrk"}, "the load test and mage bench run it", "brew install wrk on macOS", true},
+	{[]string{"chromium", "chromium-browser", "google-chrome"}, "the browser tests drive it", "or Google Chrome", true},
 }
 
 func (d *Doctor) tool(t tool) Result {

@@ -491,6 +491,9 @@ func TestTheToolsTheTestsNeed(t *testing.T) {
 		if r := result(t, rep, "shellcheck"); r.Status != Fail || !strings.Contains(r.Fix, "apt-get install shellcheck") {
 			t.Errorf("shellcheck row = %+v, want a failure: mage lint needs it", r)
 		}
+		if r := result(t, rep, "chromium"); r.Status != tt.registry || !strings.Contains(r.Fix, "apt-get install chromium") {
+			t.Errorf("CI=%v: chromium row = %+v, want %s", tt.ci, r, tt.registry)
+		}
 	}
 	w := newWorld(t, nil)
 	w.doctor.LookPath = func(file string) (string, error) {
