@@ -82,6 +82,7 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 	}
 	raw := testenv.Docker(b)
+	testenv.RemoveWhenDone(b, raw, src.Ref) // the engine path's last pull
 	eng, err := docker.Connect(context.Background())
 	if err != nil {
 		b.Fatal(err)
