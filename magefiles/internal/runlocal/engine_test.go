@@ -447,15 +447,7 @@ type process struct {
 // returns once it says that the site runs on port and the site answers.
 func startProcess(t *testing.T, dir string, env, command []string, port int) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(command[0], command[1:]...), exited: make(chan error, 1)}
-	p.cmd.Dir, p.cmd.Env = dir, env
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) })
-	go func() { p.exited <- p.cmd.Wait() }()
+	p := launch(t, dir, env, command)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(p.out.String(), "OC Lettings is running at "+url); {
 		select {
@@ -470,6 +462,22 @@ func startProcess(t *testing.T, dir string, env, command []string, port int) *pr
 	if status, _ := get(t, url); status != http.StatusOK {
 		t.Errorf("GET / = %d", status)
 	}
+	return p
+}
+
+// launch starts command in dir, in a process group of its own that is
+// killed when the test ends.
+func launch(t *testing.T, dir string, env, command []string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(command[0], command[1:]...), exited: make(chan error, 1)}
+	p.cmd.Dir, p.cmd.Env = dir, env
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) })
+	go func() { p.exited <- p.cmd.Wait() }()
 	return p
 }
 
@@ -512,15 +520,7 @@ func TestMageRun(t *testing.T) {
 	}
 	_ = busy.Close()
 
-	p := &process{cmd: exec.Command("go", "tool", "mage", "run"), exited: make(chan error, 1)}
-	p.cmd.Dir, p.cmd.Env = dir, imagetest.Env(map[string]string{"PORT": strconv.Itoa(port)})
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) })
-	go func() { p.exited <- p.cmd.Wait() }()
+	p := launch(t, dir, imagetest.Env(map[string]string{"PORT": strconv.Itoa(port)}), []string{"go", "tool", "mage", "run"})
 	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(p.out.String(), `"msg":"listening"`); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("mage run did not start the site:\n%s", p.out.String())
