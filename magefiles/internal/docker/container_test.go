@@ -1,8 +1,6 @@
 package docker
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -62,25 +60,9 @@ func buildProgram(t *testing.T, e *Engine, raw *client.Client, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY tiny /tiny\nENTRYPOINT [\"/tiny\"]\n")}, {"tiny", 0o755, binary}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dockerfile := []byte("FROM scratch\nCOPY tiny /tiny\nENTRYPOINT [\"/tiny\"]\n")
 	var log strings.Builder
-	if _, err := e.Build(context.Background(), BuildOptions{Context: &buf, Tags: []string{ref}, Log: &log}); err != nil {
+	if _, err := e.Build(context.Background(), BuildOptions{Context: BinaryContext(dockerfile, "tiny", binary), Tags: []string{ref}, Log: &log}); err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
 	testenv.RemoveWhenDone(t, raw, ref)

@@ -1,12 +1,15 @@
 package docker
 
 import (
+	"archive/tar"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/authconfig"
@@ -29,6 +32,25 @@ type BuildOptions struct {
 	Labels    map[string]string // labels added to the image config
 	NoCache   bool              // rebuild every step
 	Log       io.Writer         // receives the engine's build log; nil discards it
+}
+
+// BinaryContext returns a build context that holds only the Dockerfile and
+// one executable, name, that it copies: a tar archive with fixed times and
+// owners, so that the same bytes always give the same layer.
+func BinaryContext(dockerfile []byte, name string, binary []byte) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"Dockerfile", 0o644, dockerfile}, {name, 0o755, binary}} {
+		// Writing to memory cannot fail.
+		_ = tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR})
+		_, _ = tw.Write(f.data)
+	}
+	_ = tw.Close()
+	return &buf
 }
 
 // Build builds a linux/amd64 image, whatever the machine, with the

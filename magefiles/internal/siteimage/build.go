@@ -15,8 +15,6 @@
 package siteimage
 
 import (
-	"archive/tar"
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -186,7 +184,7 @@ func (b *Builder) Build(ctx context.Context, info gitinfo.Info) (Result, error) 
 // build runs one engine build of the Dockerfile and the binary, its log
 // shown as the runner shows a child's, and returns the image it made.
 func (b *Builder) build(ctx context.Context, opts docker.BuildOptions, dockerfile, binary []byte) (docker.Image, error) {
-	opts.Context = buildContext(dockerfile, binary)
+	opts.Context = docker.BinaryContext(dockerfile, binaryName, binary)
 	var img docker.Image
 	err := b.Runner.Capture(func(log io.Writer) (err error) {
 		opts.Log = log
@@ -194,25 +192,6 @@ func (b *Builder) build(ctx context.Context, opts docker.BuildOptions, dockerfil
 		return err
 	})
 	return img, err
-}
-
-// buildContext returns the build context: a tar archive of the Dockerfile
-// and the binary it copies, nothing else, with fixed times and owners so
-// the same bytes always give the same layer.
-func buildContext(dockerfile, binary []byte) io.Reader {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {binaryName, 0o755, binary}} {
-		// Writing to memory cannot fail.
-		_ = tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR})
-		_, _ = tw.Write(f.data)
-	}
-	_ = tw.Close()
-	return &buf
 }
 
 // buildArgs returns the values mage gives the Dockerfile's ARGs: what git
