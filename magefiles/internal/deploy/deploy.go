@@ -48,6 +48,9 @@ type Platform interface {
 	// Follow waits until the release is live, and fails when the platform
 	// says it failed.
 	Follow(ctx context.Context) error
+	// URL is the app's URL, under which /healthz is checked. It is asked
+	// once the release is live: a new service has none before.
+	URL(ctx context.Context) (string, error)
 	// Rollback returns the app to what it ran before the release, and says
 	// in a sentence what it did. With wait false (an interrupted deploy)
 	// it only starts the rollback. It is also called when Release was
@@ -60,7 +63,6 @@ type Target struct {
 	App      string         // how messages name the app, e.g. "oc-lettings"
 	Image    registry.Image // where the image goes, with the credentials
 	DockerV2 bool           // the platform takes only Docker v2 schema 2 manifests
-	URL      string         // the app's URL; /healthz is checked under it
 	Logs     string         // the command that shows the app's logs
 	Refused  string         // what to check when its registry refuses the credentials
 }
@@ -118,6 +120,7 @@ type run struct {
 	cfg    Config
 	start  time.Time
 	target Target
+	url    string // the app's URL, once known
 }
 
 func (d *run) say(format string, args ...any) { fmt.Fprintf(d.cfg.Out, format+"\n", args...) }
@@ -141,12 +144,6 @@ func (d *run) deploy(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("preflight: %w", err)
 	}
 	d.target = target
-	healthURL := d.cfg.HealthURL
-	if healthURL == "" {
-		if healthURL, err = healthzOf(target); err != nil {
-			return Result{}, fmt.Errorf("preflight: %w", err)
-		}
-	}
 
 	copied, err := registry.Copy(ctx, d.cfg.Source, target.Image, target.DockerV2)
 	if err != nil {
@@ -165,7 +162,7 @@ func (d *run) deploy(ctx context.Context) (Result, error) {
 	case !changed:
 		// Nothing to release, and nothing to roll back to: the deploy
 		// succeeds only if what runs serves the commit.
-		version, err := d.checkHealth(ctx, healthURL)
+		version, err := d.checkHealth(ctx)
 		if err != nil && ctx.Err() == nil {
 			err = fmt.Errorf("%w; %s already runs this image, so nothing was changed: see %s", err, name, target.Logs)
 		}
@@ -177,7 +174,7 @@ func (d *run) deploy(ctx context.Context) (Result, error) {
 	if err := d.p.Follow(ctx); err != nil {
 		return Result{Release: name}, d.recover(ctx, err, "following "+name)
 	}
-	version, err := d.checkHealth(ctx, healthURL)
+	version, err := d.checkHealth(ctx)
 	if err != nil {
 		return Result{Release: name}, d.recover(ctx, err, "checking that "+name+" serves the new commit")
 	}
@@ -186,11 +183,19 @@ func (d *run) deploy(ctx context.Context) (Result, error) {
 	return Result{Release: name, Copied: copied, Version: version}, nil
 }
 
-// healthzOf is the target's URL + healthz.
-func healthzOf(t Target) (string, error) {
-	u, err := url.Parse(t.URL)
-	if t.URL == "" || err != nil {
-		return "", fmt.Errorf("%s has no web URL to check (%q): set DEPLOY_HEALTH_URL", t.App, t.URL)
+// healthURL is DEPLOY_HEALTH_URL, or the app's URL + healthz.
+func (d *run) healthURL(ctx context.Context) (string, error) {
+	web, err := d.p.URL(ctx)
+	d.url = web
+	switch {
+	case d.cfg.HealthURL != "":
+		return d.cfg.HealthURL, nil
+	case err != nil:
+		return "", err
+	}
+	u, err := url.Parse(web)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%s has no web URL to check (%q): set DEPLOY_HEALTH_URL", d.target.App, web)
 	}
 	return u.JoinPath("healthz").String(), nil
 }
@@ -211,11 +216,15 @@ func (d *run) explainCopy(err error) error {
 	return err
 }
 
-// checkHealth asks url until it reports the commit, and returns the
-// version it reports.
-func (d *run) checkHealth(ctx context.Context, url string) (string, error) {
+// checkHealth asks the health URL until it reports the commit, and returns
+// the version it reports.
+func (d *run) checkHealth(ctx context.Context) (string, error) {
 	hctx, cancel := context.WithTimeout(ctx, d.cfg.HealthTimeout)
 	defer cancel()
+	url, err := d.healthURL(hctx)
+	if err != nil {
+		return "", fmt.Errorf("health check: %w", err)
+	}
 	h, err := healthz.Wait(hctx, url, d.cfg.PollInterval, func(h buildinfo.Health) bool {
 		return h.Status == "ok" && h.Commit == d.cfg.Commit
 	})
@@ -293,7 +302,7 @@ func (d *run) recordInSentry(ctx context.Context, release, version string) {
 	name := buildinfo.ReleaseName(cmp.Or(version, d.cfg.Version))
 	err := d.cfg.Sentry.Record(ctx, sentryrelease.Deploy{
 		Version: name, Commit: d.cfg.Commit, Environment: d.cfg.SentryEnvironment,
-		Name: d.target.App + " " + release, URL: d.target.URL, Started: d.start, Finished: time.Now(),
+		Name: d.target.App + " " + release, URL: d.url, Started: d.start, Finished: time.Now(),
 	})
 	if err != nil {
 		d.say("warning: the deploy succeeded, but Sentry release %s was not recorded: %v", name, err)

@@ -31,6 +31,7 @@ type Platform struct {
 	ReleaseTimeout time.Duration // the longest wait for a release or a rollback; default 10 minutes
 	PollInterval   time.Duration // the wait between polls; default 2s
 
+	webURL   string   // the app's, from the preflight
 	latest   *Release // the newest release before the deploy; nil when none
 	previous *Release // the release current before the deploy; nil when none
 	release  *Release // the release the deploy made, as last seen
@@ -58,8 +59,9 @@ func (p *Platform) Preflight(ctx context.Context) (deploy.Target, error) {
 			"switch it with heroku stack:set container -a %s, or run mage heroku:create, which does it", app.Name, app.Stack, app.Name)
 	}
 	p.say("preflight ok: app %s on the container stack, key of %s accepted", app.Name, acct.Email)
+	p.webURL = app.WebURL
 	image := registry.Image{Ref: p.Registry + "/" + app.Name + "/web:latest", User: "_", Password: p.APIKey}
-	return deploy.Target{App: app.Name, Image: image, DockerV2: true, URL: app.WebURL, Logs: "heroku logs -a " + app.Name, Refused: settings.HerokuRefused}, nil
+	return deploy.Target{App: app.Name, Image: image, DockerV2: true, Logs: "heroku logs -a " + app.Name, Refused: settings.HerokuRefused}, nil
 }
 
 // Release releases img's config digest, the image ID Heroku wants.
@@ -177,6 +179,9 @@ func (p *Platform) Follow(ctx context.Context) error {
 	p.say("release %s succeeded", rel.Name())
 	return nil
 }
+
+// URL is the app's web URL.
+func (p *Platform) URL(context.Context) (string, error) { return p.webURL, nil }
 
 // Rollback makes a new release that runs what ran before the deploy, as heroku rollback does.
 func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
