@@ -13,41 +13,32 @@ package deploy_test
 // has the image. Each reports the blob bytes the target received.
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/gobuild"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku/herokutest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/imagetest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/registry"
-	"github.com/oc-lettings/oc-lettings/magefiles/internal/runner"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/testenv"
 )
 
 func BenchmarkDeploy(b *testing.B) {
 	hub := testenv.StartRegistry(b)
 	src := registry.Image{Ref: hub.Host + "/" + hub.User + "/oc-lettings:" + newCommit, User: hub.User, Password: hub.Password}
-	hub.Put(b, src.Ref, siteImage(b))
+	hub.Put(b, src.Ref, imagetest.Site(b, newVersion, newCommit))
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, `{"status":"ok","version":"`+newVersion+`","commit":"`+newCommit+`"}`)
 	}))
@@ -167,35 +158,4 @@ func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// siteImage is an image like mage build's: the site's static binary in a
-// layer, on two small ones.
-func siteImage(b *testing.B) v1.Image {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "oc-lettings")
-	err := gobuild.Build(context.Background(), &runner.Runner{Out: io.Discard}, gobuild.Options{
-		Output: bin, Version: newVersion, Commit: newCommit, GOOS: "linux", GOARCH: "amd64", Static: true, Dir: imagetest.Root(b),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	_ = tw.WriteHeader(&tar.Header{Name: "oc-lettings", Mode: 0o755, Size: int64(len(data))})
-	_, _ = tw.Write(data)
-	_ = tw.Close()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(testenv.Image(b, false, "linux", "amd64"), layer)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return img
 }
