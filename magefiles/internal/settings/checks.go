@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,7 +27,23 @@ var (
 		"give host or host:port, such as ghcr.io or 127.0.0.1:5000, without https://")
 	herokuAppName = matching(`^[a-z][a-z0-9-]{1,28}[a-z0-9]$`,
 		"%q is not a Heroku app name: 3 to 30 lowercase letters, digits and dashes, starting with a letter")
+	awsRegion = matching(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`, "%q is not an AWS region, such as eu-west-3 or us-east-1")
+	roleARN   = matching(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$`,
+		"%q is not an IAM role ARN, such as arn:aws:iam::123456789012:role/oc-lettings-deploy")
+	roleName = matching(`^[\w+=,.@-]{1,64}$`, "%q is not an IAM role name: up to 64 letters, digits and +=,.@_-")
+	ecsName  = matching(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$`,
+		"%q is not an ECS name: up to 255 letters, digits, hyphens and underscores")
 )
+
+// oneOf returns a check that accepts only the values given.
+func oneOf(values ...string) func(string) error {
+	return func(s string) error {
+		if !slices.Contains(values, s) {
+			return fmt.Errorf("%q is not one of %s", s, strings.Join(values, ", "))
+		}
+		return nil
+	}
+}
 
 // matching returns a check that accepts what pattern matches, else formats its error.
 func matching(pattern, format string) func(string) error {
@@ -90,4 +107,6 @@ const (
 		"and DOCKER_REGISTRY"
 	HerokuRefused = "check HEROKU_API_KEY, or create a new key with heroku authorizations:create"
 	SentryRefused = "check SENTRY_AUTH_TOKEN: it needs the project:releases scope"
+	AWSRefused    = "check the AWS credentials: the deploy role needs ecr:GetAuthorizationToken and the ECR push " +
+		"permissions README.md lists"
 )

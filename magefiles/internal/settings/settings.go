@@ -25,6 +25,9 @@ type Var struct {
 	Reads   []string           // the targets that read it
 	Needs   []string           // the targets, among Reads, that cannot run without it
 	Check   func(string) error // what is wrong with a value; nil accepts any
+	// Platform, when set, is the DEPLOY_PLATFORM whose deploys read the
+	// variable: deploy leaves it alone for the other platform.
+	Platform string
 }
 
 // Targets that read variables, as mage names them.
@@ -37,6 +40,13 @@ const (
 	RunLocal     = "runLocal"
 	Deploy       = "deploy"
 	HerokuCreate = "heroku:create"
+	AWSCreate    = "aws:create"
+)
+
+// The platforms mage deploy releases the site on (DEPLOY_PLATFORM).
+const (
+	Heroku = "heroku"
+	AWS    = "aws"
 )
 
 // The variables, grouped by what they are about.
@@ -57,34 +67,90 @@ var (
 	}
 	ImageName = Var{
 		Name: "IMAGE_NAME", Default: "oc-lettings", Usage: "repository name of the image",
-		Reads: []string{Build, Push, RunLocal, Deploy}, Check: repositoryPath,
+		Reads: []string{Build, Push, RunLocal, Deploy, AWSCreate}, Check: repositoryPath,
 	}
 
 	HerokuAPIKey = Var{
 		Name: "HEROKU_API_KEY", Usage: "Heroku API key, from heroku authorizations:create",
 		Secret: true, Context: "heroku",
-		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate},
+		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate}, Platform: Heroku,
 	}
 	HerokuAppName = Var{
 		Name: "HEROKU_APP_NAME", Usage: "the Heroku app", Context: "heroku",
-		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate}, Check: herokuAppName,
+		Reads: []string{Deploy, HerokuCreate}, Needs: []string{Deploy, HerokuCreate}, Check: herokuAppName, Platform: Heroku,
 	}
 	HerokuAPIURL = Var{
 		Name: "HEROKU_API_URL", Default: "https://api.heroku.com", Usage: "Heroku Platform API endpoint",
-		Reads: []string{Deploy, HerokuCreate}, Check: secretEndpoint,
+		Reads: []string{Deploy, HerokuCreate}, Check: secretEndpoint, Platform: Heroku,
 	}
 	HerokuRegistry = Var{
 		Name: "HEROKU_REGISTRY", Default: "registry.heroku.com", Usage: "Heroku's container registry",
-		Reads: []string{Deploy}, Check: registryHost,
+		Reads: []string{Deploy}, Check: registryHost, Platform: Heroku,
+	}
+	DeployPlatform = Var{
+		Name: "DEPLOY_PLATFORM", Default: Heroku, Usage: "where mage deploy releases the site: heroku or aws",
+		Context: "aws", Reads: []string{Deploy}, Check: oneOf(Heroku, AWS),
 	}
 	HealthURL = Var{
 		Name: "DEPLOY_HEALTH_URL", Usage: "URL that must report the deployed commit",
 		Unset: "the app's web URL + healthz", Reads: []string{Deploy}, Check: webURL,
 	}
 
+	AWSRegion = Var{
+		Name: "AWS_REGION", Usage: "AWS region of the service, e.g. eu-west-3", Context: "aws",
+		Reads: []string{Deploy, AWSCreate}, Needs: []string{Deploy, AWSCreate}, Check: awsRegion, Platform: AWS,
+	}
+	AWSRoleARN = Var{
+		Name: "AWS_ROLE_ARN", Usage: "IAM role the CircleCI OIDC token assumes", Context: "aws",
+		Unset: "the SDK's credential chain: keys, AWS_PROFILE, SSO", Reads: []string{Deploy, AWSCreate},
+		Check: roleARN, Platform: AWS,
+	}
+	AWSAccessKeyID = Var{
+		Name: "AWS_ACCESS_KEY_ID", Usage: "AWS access key, when no role or profile is used",
+		Unset: "the SDK's credential chain", Reads: []string{Deploy, AWSCreate}, Platform: AWS,
+	}
+	AWSSecretAccessKey = Var{
+		Name: "AWS_SECRET_ACCESS_KEY", Usage: "its secret", Secret: true,
+		Unset: "the SDK's credential chain", Reads: []string{Deploy, AWSCreate}, Platform: AWS,
+	}
+	AWSSessionToken = Var{
+		Name: "AWS_SESSION_TOKEN", Usage: "session token of temporary keys", Secret: true,
+		Unset: "long-lived keys", Reads: []string{Deploy, AWSCreate}, Platform: AWS,
+	}
+	CircleOIDCToken = Var{
+		Name: "CIRCLE_OIDC_TOKEN_V2", Usage: "CircleCI's OIDC token, in jobs with a context", Secret: true,
+		Unset: "no web identity", Reads: []string{Deploy, AWSCreate}, Platform: AWS,
+	}
+	AWSEndpointURL = Var{
+		Name: "AWS_ENDPOINT_URL", Usage: "AWS API endpoint: an emulator instead of AWS",
+		Unset: "AWS's endpoints (AWS_ENDPOINT_URL_ECS and the like also work)",
+		Reads: []string{Deploy, AWSCreate}, Check: secretEndpoint, Platform: AWS,
+	}
+	ECSServiceName = Var{
+		Name: "ECS_SERVICE_NAME", Usage: "the ECS Express service", Context: "aws",
+		Reads: []string{Deploy, AWSCreate}, Needs: []string{Deploy, AWSCreate}, Check: ecsName, Platform: AWS,
+	}
+	ECSCluster = Var{
+		Name: "ECS_CLUSTER", Default: "default", Usage: "the ECS cluster of the service", Context: "aws",
+		Reads: []string{Deploy, AWSCreate}, Check: ecsName, Platform: AWS,
+	}
+	ECRRepository = Var{
+		Name: "ECR_REPOSITORY", Usage: "ECR repository the image is copied to", Context: "aws",
+		Unset: "IMAGE_NAME", Reads: []string{Deploy, AWSCreate}, Check: repositoryPath, Platform: AWS,
+	}
+	ECSExecutionRole = Var{
+		Name: "ECS_EXECUTION_ROLE", Default: "ecsTaskExecutionRole", Usage: "IAM role that pulls the image and writes logs",
+		Context: "aws", Reads: []string{Deploy, AWSCreate}, Check: roleName, Platform: AWS,
+	}
+	ECSInfrastructureRole = Var{
+		Name: "ECS_INFRASTRUCTURE_ROLE", Default: "ecsInfrastructureRoleForExpressServices",
+		Usage: "IAM role ECS manages the load balancer with", Context: "aws",
+		Reads: []string{Deploy, AWSCreate}, Check: roleName, Platform: AWS,
+	}
+
 	SentryDSN = Var{
 		Name: "SENTRY_DSN", Usage: "the Sentry project's DSN, passed on to the site",
-		Secret: true, Unset: "error reporting off", Reads: []string{RunLocal, HerokuCreate}, Check: sentryDSN,
+		Secret: true, Unset: "error reporting off", Reads: []string{RunLocal, HerokuCreate, Deploy}, Check: sentryDSN,
 	}
 	SentryEnvironment = Var{
 		Name: "SENTRY_ENVIRONMENT", Default: "production", Usage: "Sentry environment of the site and of its deploys",
@@ -124,7 +190,9 @@ var (
 // All lists every variable, in the order README.md documents them.
 var All = []Var{
 	DockerHubUser, DockerHubPass, DockerRegistry, ImageName,
-	HerokuAPIKey, HerokuAppName, HerokuAPIURL, HerokuRegistry, HealthURL,
+	HerokuAPIKey, HerokuAppName, HerokuAPIURL, HerokuRegistry, DeployPlatform, HealthURL,
+	AWSRegion, AWSRoleARN, AWSAccessKeyID, AWSSecretAccessKey, AWSSessionToken, CircleOIDCToken, AWSEndpointURL,
+	ECSServiceName, ECSCluster, ECRRepository, ECSExecutionRole, ECSInfrastructureRole,
 	SentryDSN, SentryEnvironment, SentryAuthToken, SentryOrg, SentryProject, SentryURL,
 	Port, TestResultsDir, CircleCISchema,
 }
@@ -166,7 +234,7 @@ func Load(env Env, target string) (Values, error) {
 	var problems []string
 	for _, v := range All {
 		switch raw := env.Value(v.Name); {
-		case !slices.Contains(v.Reads, target): // not read: left out
+		case !v.ReadBy(target, env): // not read: left out
 		case raw == "" && slices.Contains(v.Needs, target):
 			problems = append(problems, fmt.Sprintf("%s is not set: %s", v.Name, v.Usage))
 		case raw == "":
@@ -180,6 +248,13 @@ func Load(env Env, target string) (Values, error) {
 		return nil, &Error{Target: target, Problems: problems}
 	}
 	return vals, nil
+}
+
+// ReadBy reports whether target reads v when run in env: deploy reads a
+// platform's variables only when DEPLOY_PLATFORM names that platform.
+func (v Var) ReadBy(target string, env Env) bool {
+	platform := cmp.Or(env.Value(DeployPlatform.Name), DeployPlatform.Default)
+	return slices.Contains(v.Reads, target) && (target != Deploy || v.Platform == "" || v.Platform == platform)
 }
 
 // Error lists what is wrong with the variables a target reads.

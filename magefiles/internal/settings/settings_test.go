@@ -175,7 +175,7 @@ func TestREADMEListsTheCatalogue(t *testing.T) {
 	}
 	_, section, _ := strings.Cut(string(readme), "\n### The pipeline\n")
 	section, _, _ = strings.Cut(section, "\n#")
-	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|([^|]*)\\|([^|]*)\\|")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\|([^|]*)\\|([^|]*)\\|")
 	var got, want []string
 	for _, m := range row.FindAllStringSubmatch(section, -1) {
 		got = append(got, m[1]+" | "+strings.TrimSpace(m[2])+" | "+strings.TrimSpace(m[3]))
