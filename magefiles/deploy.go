@@ -22,30 +22,39 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Deploy releases this commit's image on Heroku, rolled back unless /healthz reports it.
+// Deploy releases this commit's image on Heroku or AWS, rolled back unless /healthz reports it.
 //
-// It needs HEROKU_API_KEY, HEROKU_APP_NAME, DOCKERHUB_USERNAME and a clean
-// work tree, and no Docker engine. It never rebuilds: it copies the image
-// <user>/<IMAGE_NAME>:<git commit> that mage push (or CI's build-and-push
-// job) pushed to Docker Hub or DOCKER_REGISTRY (with DOCKERHUB_PASS when
-// set, for a private image) straight to HEROKU_REGISTRY (default
-// registry.heroku.com), as user _ with the API key as the password. On the
-// way it takes the linux/amd64 image of a multi-platform one and rewrites
-// OCI media types to the Docker v2 schema 2 Heroku wants.
+// It needs DOCKERHUB_USERNAME, a clean work tree and no Docker engine. It
+// never rebuilds: it copies the image <user>/<IMAGE_NAME>:<git commit>
+// that mage push (or CI's build-and-push job) pushed to Docker Hub or
+// DOCKER_REGISTRY (with DOCKERHUB_PASS when set, for a private image)
+// straight to the platform's registry, taking the linux/amd64 image of a
+// multi-platform one. DEPLOY_PLATFORM chooses the platform:
 //
-// A preflight, bounded to a minute, first checks the key, and that the app
-// is a Cedar app on the container stack. The image is released through the
-// Platform API at HEROKU_API_URL and followed until its release phase
-// ends; then the app's /healthz (or DEPLOY_HEALTH_URL) must report the
-// commit within two minutes. If the release fails or that check never
-// passes, the app is rolled back to the release it ran before and the
-// deploy fails. On Ctrl-C or SIGTERM it rolls back within mage's 5
-// seconds, or prints the heroku rollback command to run.
+// heroku (the default) needs HEROKU_API_KEY and HEROKU_APP_NAME. The image
+// goes to HEROKU_REGISTRY (default registry.heroku.com) as user _ with the
+// key as the password, in the Docker v2 schema 2 Heroku wants; the
+// preflight checks that the app is a Cedar app on the container stack; the
+// release is followed through the Platform API at HEROKU_API_URL until its
+// release phase ends (mage -v shows its output).
 //
-// When SENTRY_AUTH_TOKEN, SENTRY_ORG and SENTRY_PROJECT are set, the Sentry
-// release the app reports is created and a deploy to SENTRY_ENVIRONMENT
-// recorded at SENTRY_URL; a failure there is only a warning. It prints one
-// line per step; mage -v also shows the release phase's output.
+// aws needs AWS_REGION, ECS_SERVICE_NAME and AWS credentials: the SDK's
+// chain (keys, AWS_PROFILE, SSO), or AWS_ROLE_ARN with CircleCI's
+// CIRCLE_OIDC_TOKEN_V2. The preflight checks the ECR repository and the
+// roles mage aws:create makes; the image goes to ECR_REPOSITORY (default
+// IMAGE_NAME); the first deploy creates the ECS Express service (port
+// 8000, health check /healthz, SENTRY_DSN and SENTRY_ENVIRONMENT when set),
+// later ones update its image by digest; the service deployment is
+// followed to its end. AWS_ENDPOINT_URL points the SDK at an emulator.
+//
+// Either way, a preflight bounded to a minute comes first, and after the
+// release the app's /healthz (or DEPLOY_HEALTH_URL) must report the commit
+// within two minutes. If the release fails or that check never passes,
+// the app is rolled back to what it ran before and the deploy fails. On
+// Ctrl-C or SIGTERM it starts the rollback within mage's 5 seconds, or
+// prints the command to run. When SENTRY_AUTH_TOKEN, SENTRY_ORG and
+// SENTRY_PROJECT are set, the Sentry release is created and a deploy to
+// SENTRY_ENVIRONMENT recorded at SENTRY_URL; a failure there only warns.
 func Deploy(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,11 +94,15 @@ func Deploy(ctx context.Context) error {
 	case 1, 2:
 		cfg.Notes = append(cfg.Notes, "Sentry release tracking is off: "+strings.Join(missing, ", ")+" not set")
 	}
-	platform, err := herokuPlatform(vals, out)
-	if err != nil {
-		return err
+	var platform deploy.Platform
+	if vals.Get(settings.DeployPlatform) == settings.AWS {
+		platform, err = awsPlatform(ctx, vals, out)
+	} else {
+		platform, err = herokuPlatform(vals, out)
 	}
-	platform.Verbose = mg.Verbose()
+	if err != nil {
+		return r.Redactor.Error(err)
+	}
 	_, err = deploy.Run(ctx, platform, cfg)
 	return r.Redactor.Error(err)
 }
@@ -106,6 +119,7 @@ func herokuPlatform(vals settings.Values, out io.Writer) (*heroku.Platform, erro
 		Registry: vals.Get(settings.HerokuRegistry),
 		APIKey:   vals.Get(settings.HerokuAPIKey),
 		Out:      out,
+		Verbose:  mg.Verbose(),
 	}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/aws"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
@@ -116,13 +117,16 @@ type Doctor struct {
 	Docker    func(ctx context.Context) (docker.Version, error)
 	Heroku    func(cfg heroku.Config) (*heroku.Client, error)
 	CheckPush func(ctx context.Context, img registry.Image) error
-	Timeout   time.Duration // bounds each online check; zero means 20 seconds
+	// AWS runs deploy's AWS preflight: who the credentials are, and that the
+	// repository and the roles exist.
+	AWS     func(ctx context.Context) (found, fix string, err error)
+	Timeout time.Duration // bounds each online check; zero means 20 seconds
 }
 
 // New returns a Doctor for the repository at dir and the real world; go and git run through r.
 func New(r *runner.Runner, dir string) *Doctor {
 	return &Doctor{
-		Env: settings.OS, Dir: dir, LookPath: exec.LookPath, Heroku: heroku.New, CheckPush: registry.CheckPush,
+		Env: settings.OS, Dir: dir, LookPath: exec.LookPath, Heroku: heroku.New, CheckPush: registry.CheckPush, AWS: awsPreflight,
 		GoVersion: func(ctx context.Context) (string, error) {
 			return r.Output(ctx, runner.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Dir: dir})
 		},
@@ -266,15 +270,19 @@ func (d *Doctor) tool(t tool) Result {
 
 // variable reports whether v is set and valid for the stages that read it.
 func (d *Doctor) variable(v settings.Var, stages Stage) Result {
-	res := Result{Check: v.Name, Stages: stagesOf(v.Reads)}
+	reads, needs := stagesOf(v.Reads), stagesOf(v.Needs)
+	if !v.ReadBy(settings.Deploy, d.Env) { // another platform's
+		reads, needs = reads&^Deploy, needs&^Deploy
+	}
+	res := Result{Check: v.Name, Stages: reads}
 	fix := fmt.Sprintf("export %s=<value>", v.Name)
 	if v.Context != "" {
 		fix += fmt.Sprintf("; in CircleCI, put it in the %s context", v.Context)
 	}
 	val := d.Env.Value(v.Name)
-	switch needed, err := stagesOf(v.Needs)&stages, d.validate(v, val); {
+	switch needed, err := needs&stages, d.validate(v, val); {
 	case val == "" && needed != 0:
-		res.Stages = stagesOf(v.Needs) // the stages it stands in the way of
+		res.Stages = needs // the stages it stands in the way of
 		return res.with(Fail, fmt.Sprintf("not set: %s; needed by %s", v.Usage, needed), fix)
 	case val == "" && v.Default != "":
 		return res.with(OK, "not set: the default is "+v.Default, "")
@@ -341,8 +349,12 @@ func (d *Doctor) online(ctx context.Context, deploy bool) []Result {
 	img.Password = d.get(settings.DockerHubPass)
 	hub = d.ask(ctx, hub, push(img, settings.DockerHubRefused),
 		settings.DockerRegistry, settings.DockerHubUser, settings.DockerHubPass, settings.ImageName)
-	if !deploy {
+	switch {
+	case !deploy:
 		return []Result{hub}
+	case d.get(settings.DeployPlatform) == settings.AWS:
+		return []Result{hub, d.ask(ctx, Result{Check: "AWS preflight", Stages: Deploy}, d.AWS,
+			settings.AWSRegion, settings.ECSServiceName)}
 	}
 	client, err := d.Heroku(heroku.Config{APIURL: d.get(settings.HerokuAPIURL), APIKey: apiKey}) // asks no one
 	account := func(ctx context.Context) (string, string, error) {
@@ -376,6 +388,32 @@ func (d *Doctor) online(ctx context.Context, deploy bool) []Result {
 	img = registry.Image{Ref: d.get(settings.HerokuRegistry) + "/" + name + "/web", User: "_", Password: apiKey}
 	return []Result{hub, key, app, d.ask(ctx, Result{Check: "Heroku registry credentials", Stages: Deploy},
 		push(img, settings.HerokuRefused), settings.HerokuRegistry, settings.HerokuAPIKey, settings.HerokuAppName)}
+}
+
+// awsPreflight runs deploy's AWS preflight, as the environment sets it up.
+func awsPreflight(ctx context.Context) (string, string, error) {
+	vals, err := settings.Load(settings.OS, settings.Deploy)
+	if err != nil {
+		return "", "", err
+	}
+	clients, err := aws.Connect(ctx, aws.Config{
+		Region: vals.Get(settings.AWSRegion), RoleARN: vals.Get(settings.AWSRoleARN), OIDCToken: vals.Get(settings.CircleOIDCToken),
+	})
+	if err != nil {
+		return "", "", err
+	}
+	var out strings.Builder
+	p := &aws.Platform{Clients: clients, Resources: aws.Resources{
+		Repository:         cmp.Or(vals.Get(settings.ECRRepository), vals.Get(settings.ImageName)),
+		ExecutionRole:      vals.Get(settings.ECSExecutionRole),
+		InfrastructureRole: vals.Get(settings.ECSInfrastructureRole),
+	}, Service: vals.Get(settings.ECSServiceName), Cluster: vals.Get(settings.ECSCluster), Out: &out}
+	_, err = p.Preflight(ctx)
+	var fix string
+	if e, ok := errors.AsType[*aws.Error](err); ok {
+		fix = e.Fix
+	}
+	return strings.TrimPrefix(strings.TrimSpace(out.String()), "preflight ok: "), fix, err
 }
 
 // A probe asks a service one question: what it found, or an error and, perhaps, its fix.

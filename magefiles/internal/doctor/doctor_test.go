@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -229,16 +230,22 @@ func TestEverythingReady(t *testing.T) {
 }
 
 // TestEveryVariableReadHasARow checks that the rows come from the
-// settings catalogue: one per variable a requested stage reads.
+// settings catalogue: one per variable a requested stage reads, the
+// deploy stage reading the variables of the DEPLOY_PLATFORM only.
 func TestEveryVariableReadHasARow(t *testing.T) {
 	targets := map[Stage][]string{Test: {"test", "lint"}, Build: {"build"}, Push: {"push"}, Deploy: {"deploy"}}
-	for st, targets := range targets {
-		rep, _ := newWorld(t, nil).run(t, st, false)
-		for _, v := range settings.All {
-			reads := slices.ContainsFunc(targets, func(target string) bool { return slices.Contains(v.Reads, target) })
-			has := slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == v.Name })
-			if reads != has {
-				t.Errorf("stage %s: %s has a row: %v; the stage reads it: %v", st, v.Name, has, reads)
+	for _, platform := range []string{"", "heroku", "aws"} {
+		env := map[string]string{"DEPLOY_PLATFORM": platform}
+		for st, targets := range targets {
+			rep, _ := newWorld(t, env).run(t, st, false)
+			for _, v := range settings.All {
+				reads := slices.ContainsFunc(targets, func(target string) bool {
+					return slices.Contains(v.Reads, target) && (target != "deploy" || v.Platform == "" || v.Platform == cmp.Or(platform, "heroku"))
+				})
+				has := slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Check == v.Name })
+				if reads != has {
+					t.Errorf("DEPLOY_PLATFORM=%s, stage %s: %s has a row: %v; the stage reads it: %v", platform, st, v.Name, has, reads)
+				}
 			}
 		}
 	}
