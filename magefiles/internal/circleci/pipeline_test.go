@@ -3,6 +3,7 @@ package circleci_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/oc-lettings/oc-lettings/app/buildinfo"
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/aws/awstest"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/circleci"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/docker"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/healthz"
@@ -142,7 +144,32 @@ func TestThePipelineAsWrittenPasses(t *testing.T) {
 		t.Errorf("deploy did not record a finalised Sentry release %s with one deploy: %+v (requests %v)",
 			buildinfo.ReleaseName(version), rel, sentry.Requests())
 	}
-	for name, secret := range map[string]string{"DOCKERHUB_PASS": reg.Password, "HEROKU_API_KEY": apiKey, "SENTRY_AUTH_TOKEN": sentryToken} {
+
+	// The same deploy job with the aws context: DEPLOY_PLATFORM=aws, after
+	// an administrator ran mage aws:create once.
+	ecr := awstest.StartRegistry(t)
+	fake := awstest.NewServer(t, awstest.Options{Registry: *ecr, Docker: raw})
+	awsEnv := maps.Clone(env)
+	delete(awsEnv, settings.HealthURL.Name) // the service's own URL is checked
+	maps.Copy(awsEnv, fake.Env())
+	awsEnv[settings.DeployPlatform.Name], awsEnv[settings.ECSServiceName.Name] = settings.AWS, "oc-pipeline"
+	t.Run("deploy to AWS", func(t *testing.T) {
+		out, err := mage(ctx, dir, awsEnv, []string{"aws:create"})
+		_, _ = outputs.Write([]byte(out))
+		if err != nil {
+			t.Fatalf("go tool mage aws:create: %v\n%s", err, out)
+		}
+		i := slices.IndexFunc(jobs, func(j circleci.Job) bool { return j.Name == "deploy" })
+		runJob(ctx, t, jobs[i], dir, jobEnvironment(t, awsEnv, jobs[i]), &outputs)
+		svc, _ := fake.Service("default", "oc-pipeline")
+		if h, err := healthz.Get(ctx, svc.URL+"/healthz"); err != nil || h.Commit != commit {
+			t.Errorf("the ECS service answers /healthz with %+v (%v), want commit %s", h, err, commit)
+		}
+	})
+	for name, secret := range map[string]string{
+		"DOCKERHUB_PASS": reg.Password, "HEROKU_API_KEY": apiKey, "SENTRY_AUTH_TOKEN": sentryToken,
+		"AWS_SECRET_ACCESS_KEY": awstest.SecretAccessKey, "the ECR password": ecr.Password,
+	} {
 		if strings.Contains(outputs.String(), secret) {
 			t.Errorf("the jobs' output shows the value of %s", name)
 		}

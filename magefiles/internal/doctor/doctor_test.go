@@ -704,3 +704,39 @@ func TestSecretsAreNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlineAWS: with DEPLOY_PLATFORM=aws, deploy's online check is the
+// AWS preflight, whose fix the row shows, and Heroku is not asked.
+func TestOnlineAWS(t *testing.T) {
+	env := map[string]string{
+		"DEPLOY_PLATFORM": "aws", "AWS_REGION": "eu-west-3", "ECS_SERVICE_NAME": "oc-web",
+		"DOCKERHUB_USERNAME": "alice", "DOCKERHUB_PASS": hubPass,
+	}
+	for _, tt := range []struct {
+		probe probe
+		want  string
+	}{
+		{
+			func(context.Context) (string, string, error) { return "arn:aws:iam::1:user/ci in eu-west-3", "", nil },
+			"\nAWS preflight deploy ok arn:aws:iam::1:user/ci in eu-west-3\n",
+		},
+		{func(context.Context) (string, string, error) {
+			return "", "grant ecr:DescribeRepositories to the deploy role", errors.New("ECR DescribeRepositories: AWS answered AccessDeniedException")
+		}, "\nAWS preflight deploy FAIL ECR DescribeRepositories: AWS answered AccessDeniedException\nfix: grant ecr:DescribeRepositories to the deploy role\n"},
+	} {
+		w := newWorld(t, env)
+		w.doctor.AWS = tt.probe
+		rep, out := w.run(t, Deploy, true)
+		if !strings.Contains(squeeze(out), tt.want) {
+			t.Errorf("output lacks %q:\n%s", tt.want, out)
+		}
+		for _, r := range rep.Results {
+			if strings.HasPrefix(r.Check, "Heroku") || strings.HasPrefix(r.Check, "HEROKU_") {
+				t.Errorf("a Heroku row on AWS: %+v", r)
+			}
+		}
+		if len(w.clients) != 0 {
+			t.Errorf("Heroku was asked: %+v", w.clients)
+		}
+	}
+}
