@@ -248,6 +248,14 @@ func TestDeploy(t *testing.T) {
 			}
 		}
 		contains(t, "the output", w.out.String(), "preflight ok: arn:aws:sts::"+awstest.Account+":assumed-role/oc-deploy/oc-lettings-deploy")
+
+		p := w.platform(t, "oc-web", aws.Config{RoleARN: role, OIDCToken: awstest.WebIdentityToken})
+		if _, err := p.WhoAmI(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.fake.ExpireSessions() // the session p holds expires
+		_, err = w.deploy(ctx, p, commits[2])
+		contains(t, "the error", errString(err), "AWS answered ExpiredToken", "the AWS session has expired: log in again")
 	})
 
 	t.Run("Ctrl-C during the deployment stops it with rollback", func(t *testing.T) {
