@@ -17,7 +17,7 @@ import (
 // AWS prepares the AWS account the site is deployed to.
 type AWS mg.Namespace
 
-// Create makes the ECR repository and the IAM roles an ECS Express service needs, where missing.
+// Create makes the ECR repository and IAM roles of an ECS Express service, where missing.
 //
 // It needs AWS_REGION, ECS_SERVICE_NAME and AWS credentials (the SDK's
 // chain: keys, AWS_PROFILE, SSO; or AWS_ROLE_ARN with CircleCI's

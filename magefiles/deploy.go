@@ -22,7 +22,7 @@ import (
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
-// Deploy releases this commit's image on Heroku or AWS, rolled back unless /healthz reports it.
+// Deploy releases this commit's image on Heroku or AWS, undone unless /healthz reports it.
 //
 // It needs DOCKERHUB_USERNAME, a clean work tree and no Docker engine. It
 // never rebuilds: it copies the image <user>/<IMAGE_NAME>:<git commit>
