@@ -82,7 +82,7 @@ func Site(t testing.TB, version, commit string) v1.Image {
 // under the race detector compress/gzip takes seconds for the binary.
 func gzipFast(t testing.TB, data []byte) []byte {
 	var out bytes.Buffer
-	cmd := exec.Command("gzip", "-1", "-n", "-c")
+	cmd := exec.CommandContext(t.Context(), "gzip", "-1", "-n", "-c")
 	cmd.Stdin, cmd.Stdout = bytes.NewReader(data), &out
 	if cmd.Run() == nil {
 		return out.Bytes()
