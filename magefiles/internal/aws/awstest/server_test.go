@@ -453,8 +453,10 @@ func commitAt(t *testing.T, endpoint string) string {
 
 func TestECSDeployments(t *testing.T) {
 	docker := testenv.Docker(t)
-	t.Cleanup(func() { // after the server's own clean-up
-		list, err := docker.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", ContainerLabel)})
+	var s *Server
+	t.Cleanup(func() { // after the server's own clean-up; other tests' servers may run now
+		mine := client.Filters{}.Add("label", ContainerLabel+"="+s.id)
+		list, err := docker.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: mine})
 		if err == nil && len(list.Items) > 0 {
 			t.Errorf("%d containers left behind", len(list.Items))
 		}
