@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
@@ -49,7 +50,7 @@ import (
 //
 // Either way, a preflight bounded to a minute comes first, and after the
 // release the app's /healthz (or DEPLOY_HEALTH_URL) must report the commit
-// within two minutes. If the release fails or that check never passes,
+// within two minutes (five on AWS). If the release fails or that check never passes,
 // the app is rolled back to what it ran before and the deploy fails. On
 // Ctrl-C or SIGTERM it starts the rollback within mage's 5 seconds, or
 // prints the command to run. When SENTRY_AUTH_TOKEN, SENTRY_ORG and
@@ -97,6 +98,8 @@ func Deploy(ctx context.Context) error {
 	var platform deploy.Platform
 	if vals.Get(settings.DeployPlatform) == settings.AWS {
 		platform, err = awsPlatform(ctx, vals, out)
+		// A new service's load balancer and DNS name can take minutes to answer.
+		cfg.HealthTimeout = 5 * time.Minute
 	} else {
 		platform, err = herokuPlatform(vals, out)
 	}

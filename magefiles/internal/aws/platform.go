@@ -393,14 +393,15 @@ func (p *Platform) Rollback(ctx context.Context, wait bool) (string, error) {
 	if err := p.update(ctx, p.before, image(p.before)); err != nil {
 		return "", fmt.Errorf("%w%s", err, p.byHand())
 	}
-	arn, err := p.awaitDeployment(ctx, true)
-	what := fmt.Sprintf("%s (back to %s, which ran before this deploy)", name(arn), image(p.before))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("rolling back: %w%s", err, p.byHand())
-	case !wait:
-		return "rolling back: " + what + " started; follow it with " + p.describeCommand(arn), nil
+	if !wait {
+		return fmt.Sprintf("rolling back: service %s is being updated back to %s, which ran before this deploy; follow it with "+
+			"aws ecs list-service-deployments --cluster %s --service %s", p.Service, image(p.before), p.Cluster, p.Service), nil
 	}
+	arn, err := p.awaitDeployment(ctx, true)
+	if err != nil {
+		return "", fmt.Errorf("rolling back: %w%s", err, p.byHand())
+	}
+	what := fmt.Sprintf("%s (back to %s, which ran before this deploy)", name(arn), image(p.before))
 	p.say("rolling back: %s", what)
 	if d, err = p.await(ctx, arn); err == nil && d.Status != types.ServiceDeploymentStatusSuccessful {
 		err = fmt.Errorf("%s ended %s: %s", name(arn), d.Status, sdk.ToString(d.StatusReason))

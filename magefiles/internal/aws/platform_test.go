@@ -280,6 +280,32 @@ func TestDeploy(t *testing.T) {
 		w.serves(t, "oc-web", commits[2], 7)
 	})
 
+	t.Run("Ctrl-C during the health check updates the service back", func(t *testing.T) {
+		w.fake.PlanDeployment(awstest.Plan{Outcome: awstest.Stale})
+		ctx, cancel := context.WithCancel(ctx)
+		mark := len(w.out.String())
+		go func() {
+			for !strings.HasSuffix(w.out.String()[mark:], " SUCCESSFUL\n") {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+		}()
+		_, err := w.deploy(ctx, w.platform(t, "oc-web", aws.Config{}), commits[0])
+		contains(t, "the error", errString(err), "deploy interrupted while checking that deployment ",
+			"rolling back: service oc-web is being updated back to "+w.ecr.Host+"/oc-lettings@"+w.deployedDigest(t, commits[2]))
+		deadline := time.Now().Add(time.Minute)
+		for {
+			svc, _ := w.fake.Service("default", "oc-web")
+			if last := svc.Deployments[len(svc.Deployments)-1]; last.Status == "SUCCESSFUL" && len(svc.Deployments) == 9 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("deployments %+v, want a ninth, successful, back to commit 3", svc.Deployments)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		w.serves(t, "oc-web", commits[2], 9)
+	})
+
 	t.Run("a first deploy that fails says there is nothing to roll back to", func(t *testing.T) {
 		w.fake.PlanDeployment(awstest.Plan{Outcome: awstest.Rollback})
 		_, err := w.deploy(ctx, w.platform(t, "oc-doomed", aws.Config{}), commits[0])
