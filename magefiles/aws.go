@@ -3,10 +3,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/magefile/mage/mg"
 
@@ -34,11 +32,12 @@ func (AWS) Create(ctx context.Context) error {
 		return err
 	}
 	red := newRunner().Redactor
-	clients, err := awsClients(ctx, vals)
+	c, resources := aws.FromSettings(vals)
+	clients, err := aws.Connect(ctx, c)
 	if err != nil {
 		return red.Error(err)
 	}
-	done, err := clients.Create(ctx, awsResources(vals))
+	done, err := clients.Create(ctx, resources)
 	for _, line := range done {
 		fmt.Println(line)
 	}
@@ -48,38 +47,4 @@ func (AWS) Create(ctx context.Context) error {
 	fmt.Printf("deploy with DEPLOY_PLATFORM=aws mage deploy: its first run creates service %s in %s\n",
 		vals.Get(settings.ECSServiceName), clients.Region)
 	return nil
-}
-
-// awsClients are the AWS APIs as the settings and the SDK's chain reach them.
-func awsClients(ctx context.Context, vals settings.Values) (*aws.Clients, error) {
-	return aws.Connect(ctx, aws.Config{
-		Region: vals.Get(settings.AWSRegion), RoleARN: vals.Get(settings.AWSRoleARN), OIDCToken: vals.Get(settings.CircleOIDCToken),
-	})
-}
-
-func awsResources(vals settings.Values) aws.Resources {
-	return aws.Resources{
-		Repository:         cmp.Or(vals.Get(settings.ECRRepository), vals.Get(settings.ImageName)),
-		ExecutionRole:      vals.Get(settings.ECSExecutionRole),
-		InfrastructureRole: vals.Get(settings.ECSInfrastructureRole),
-	}
-}
-
-// awsPlatform is ECS Express Mode as the settings describe it.
-func awsPlatform(ctx context.Context, vals settings.Values, out io.Writer) (*aws.Platform, error) {
-	clients, err := awsClients(ctx, vals)
-	if err != nil {
-		return nil, err
-	}
-	env := map[string]string{}
-	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
-		if vals.IsSet(v) || vals.IsSet(settings.SentryDSN) {
-			env[v.Name] = vals.Get(v)
-		}
-	}
-	return &aws.Platform{
-		Clients: clients, Resources: awsResources(vals),
-		Service: vals.Get(settings.ECSServiceName), Cluster: vals.Get(settings.ECSCluster),
-		Port: 8000, Environment: env, Out: out,
-	}, nil
 }

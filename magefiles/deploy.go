@@ -15,6 +15,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/aws"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/deploy"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/gitinfo"
 	"github.com/oc-lettings/oc-lettings/magefiles/internal/heroku"
@@ -97,7 +98,7 @@ func Deploy(ctx context.Context) error {
 	}
 	var platform deploy.Platform
 	if vals.Get(settings.DeployPlatform) == settings.AWS {
-		platform, err = awsPlatform(ctx, vals, out)
+		platform, err = aws.NewPlatform(ctx, vals, out)
 		// A new service's load balancer and DNS name can take minutes to answer.
 		cfg.HealthTimeout = 5 * time.Minute
 	} else {

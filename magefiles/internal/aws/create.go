@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/oc-lettings/oc-lettings/magefiles/internal/settings"
 )
 
 // Resources names what an Express service needs besides itself.
@@ -17,6 +20,18 @@ type Resources struct {
 	Repository         string // ECR_REPOSITORY
 	ExecutionRole      string // ECS_EXECUTION_ROLE: pulls the image, writes the logs
 	InfrastructureRole string // ECS_INFRASTRUCTURE_ROLE: runs the load balancer and scaling
+}
+
+// FromSettings returns how to reach AWS, and the resources of the
+// service, as vals say.
+func FromSettings(vals settings.Values) (Config, Resources) {
+	c := Config{Region: vals.Get(settings.AWSRegion), RoleARN: vals.Get(settings.AWSRoleARN), OIDCToken: vals.Get(settings.CircleOIDCToken)}
+	r := Resources{
+		Repository:         cmp.Or(vals.Get(settings.ECRRepository), vals.Get(settings.ImageName)),
+		ExecutionRole:      vals.Get(settings.ECSExecutionRole),
+		InfrastructureRole: vals.Get(settings.ECSInfrastructureRole),
+	}
+	return c, r
 }
 
 // A role an Express service needs: who may assume it, and the AWS-managed

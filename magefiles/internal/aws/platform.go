@@ -53,6 +53,26 @@ type Platform struct {
 	url        string                                    // the service's, once known
 }
 
+// NewPlatform connects as vals say, to deploy to the service they name.
+// A new service gets SENTRY_DSN and SENTRY_ENVIRONMENT, when set.
+func NewPlatform(ctx context.Context, vals settings.Values, out io.Writer) (*Platform, error) {
+	c, r := FromSettings(vals)
+	clients, err := Connect(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
+		if vals.IsSet(v) || vals.IsSet(settings.SentryDSN) {
+			env[v.Name] = vals.Get(v)
+		}
+	}
+	return &Platform{
+		Clients: clients, Resources: r, Service: vals.Get(settings.ECSServiceName), Cluster: vals.Get(settings.ECSCluster),
+		Port: 8000, Environment: env, Out: out,
+	}, nil
+}
+
 func (p *Platform) say(format string, args ...any) { fmt.Fprintf(p.Out, format+"\n", args...) }
 
 // Preflight checks the credentials, that aws:create has made the

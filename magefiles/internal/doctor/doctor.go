@@ -396,18 +396,11 @@ func awsPreflight(ctx context.Context) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	clients, err := aws.Connect(ctx, aws.Config{
-		Region: vals.Get(settings.AWSRegion), RoleARN: vals.Get(settings.AWSRoleARN), OIDCToken: vals.Get(settings.CircleOIDCToken),
-	})
+	var out strings.Builder
+	p, err := aws.NewPlatform(ctx, vals, &out)
 	if err != nil {
 		return "", "", err
 	}
-	var out strings.Builder
-	p := &aws.Platform{Clients: clients, Resources: aws.Resources{
-		Repository:         cmp.Or(vals.Get(settings.ECRRepository), vals.Get(settings.ImageName)),
-		ExecutionRole:      vals.Get(settings.ECSExecutionRole),
-		InfrastructureRole: vals.Get(settings.ECSInfrastructureRole),
-	}, Service: vals.Get(settings.ECSServiceName), Cluster: vals.Get(settings.ECSCluster), Out: &out}
 	_, err = p.Preflight(ctx)
 	var fix string
 	if e, ok := errors.AsType[*aws.Error](err); ok {
