@@ -259,8 +259,9 @@ func TestDeploy(t *testing.T) {
 	t.Run("Ctrl-C during the deployment stops it with rollback", func(t *testing.T) {
 		w.fake.PlanDeployment(awstest.Plan{Hold: true})
 		ctx, cancel := context.WithCancel(ctx)
+		mark := len(w.out.String())
 		go func() {
-			for !strings.Contains(w.out.String(), "updating service oc-web to ") || !strings.HasSuffix(w.out.String(), "IN_PROGRESS\n") {
+			for !strings.HasSuffix(w.out.String()[mark:], " IN_PROGRESS\n") {
 				time.Sleep(5 * time.Millisecond)
 			}
 			cancel()
