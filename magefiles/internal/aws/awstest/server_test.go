@@ -532,10 +532,11 @@ func TestECSDeployments(t *testing.T) {
 	if d.Status != ecstypes.ServiceDeploymentStatusRollbackSuccessful || !strings.Contains(*d.StatusReason, "circuit breaker") || d.Rollback == nil {
 		t.Errorf("scripted rollback: %s (%s)", d.Status, aws.ToString(d.StatusReason))
 	}
-	s.HealthTimeout = time.Second
+	s.HealthTimeout = time.Second // a deployment keeps the timeout it started with
 	if err := c.update(v2Image, "PORT=9999"); err != nil { // it listens where no traffic goes
 		t.Fatal(err)
 	}
+	s.HealthTimeout = 20 * time.Second
 	if d := c.wait(); d.Status != ecstypes.ServiceDeploymentStatusRollbackSuccessful || !strings.Contains(*d.StatusReason, "health checks") {
 		t.Errorf("unhealthy deployment: %s (%s)", d.Status, aws.ToString(d.StatusReason))
 	}
@@ -593,6 +594,7 @@ func TestECSDeployments(t *testing.T) {
 	}
 
 	// A first deployment that fails has nothing to roll back to.
+	s.HealthTimeout = time.Second
 	broken, err := create("broken", primary(v1Image, "PORT=9999"))
 	if err != nil {
 		t.Fatal(err)
