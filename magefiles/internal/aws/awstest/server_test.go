@@ -532,7 +532,7 @@ func TestECSDeployments(t *testing.T) {
 	if d.Status != ecstypes.ServiceDeploymentStatusRollbackSuccessful || !strings.Contains(*d.StatusReason, "circuit breaker") || d.Rollback == nil {
 		t.Errorf("scripted rollback: %s (%s)", d.Status, aws.ToString(d.StatusReason))
 	}
-	s.HealthTimeout = time.Second // a deployment keeps the timeout it started with
+	s.HealthTimeout = time.Second                          // a deployment keeps the timeout it started with
 	if err := c.update(v2Image, "PORT=9999"); err != nil { // it listens where no traffic goes
 		t.Fatal(err)
 	}
