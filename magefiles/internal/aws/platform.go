@@ -49,7 +49,6 @@ type Platform struct {
 	before     *types.ExpressGatewayServiceConfiguration // what ran before the deploy; nil for a new service
 	known      map[string]bool                           // the service deployments before the release
 	deployment string                                    // the ARN of the one the release started
-	last       types.ServiceDeployment                   // as last seen
 	url        string                                    // the service's, once known
 }
 
@@ -346,12 +345,10 @@ func (p *Platform) describeDeployment(ctx context.Context, arn string) (types.Se
 	out, err := p.ECS.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}})
 	switch {
 	case err != nil:
-		return p.last, Explain(err)
+		return types.ServiceDeployment{}, Explain(err)
 	case len(out.ServiceDeployments) == 0:
-		return p.last, fmt.Errorf("ECS does not know %s: see aws ecs list-service-deployments --cluster %s --service %s", name(arn), p.Cluster, p.Service)
-	}
-	if arn == p.deployment {
-		p.last = out.ServiceDeployments[0]
+		return types.ServiceDeployment{}, fmt.Errorf("ECS does not know %s: see aws ecs list-service-deployments --cluster %s --service %s",
+			name(arn), p.Cluster, p.Service)
 	}
 	return out.ServiceDeployments[0], nil
 }
