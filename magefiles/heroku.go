@@ -35,14 +35,7 @@ func (Heroku) Create(ctx context.Context) error {
 		return err
 	}
 	name := vals.Get(settings.HerokuAppName)
-	vars := map[string]string{}
-	if vals.IsSet(settings.SentryDSN) {
-		vars[settings.SentryDSN.Name] = vals.Get(settings.SentryDSN)
-	}
-	if vals.IsSet(settings.SentryDSN) || vals.IsSet(settings.SentryEnvironment) {
-		vars[settings.SentryEnvironment.Name] = vals.Get(settings.SentryEnvironment)
-	}
-	s, err := client.EnsureApp(ctx, name, vars)
+	s, err := client.EnsureApp(ctx, name, vals.SiteSentry())
 	if err != nil {
 		return newRunner().Redactor.Error(err)
 	}

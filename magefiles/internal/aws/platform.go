@@ -60,15 +60,9 @@ func NewPlatform(ctx context.Context, vals settings.Values, out io.Writer) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	env := map[string]string{}
-	for _, v := range []settings.Var{settings.SentryDSN, settings.SentryEnvironment} {
-		if vals.IsSet(v) || vals.IsSet(settings.SentryDSN) {
-			env[v.Name] = vals.Get(v)
-		}
-	}
 	return &Platform{
 		Clients: clients, Resources: r, Service: vals.Get(settings.ECSServiceName), Cluster: vals.Get(settings.ECSCluster),
-		Port: 8000, Environment: env, Out: out,
+		Port: 8000, Environment: vals.SiteSentry(), Out: out,
 	}, nil
 }
 

@@ -226,6 +226,20 @@ func (vals Values) Get(v Var) string { return cmp.Or(vals[v.Name], v.Default) }
 // IsSet reports whether the environment gives v a value.
 func (vals Values) IsSet(v Var) bool { return vals[v.Name] != "" }
 
+// SiteSentry returns the Sentry settings a new app is given: SENTRY_DSN
+// with SENTRY_ENVIRONMENT (its default too) when the DSN is set, else
+// SENTRY_ENVIRONMENT alone when set, else none.
+func (vals Values) SiteSentry() map[string]string {
+	vars := map[string]string{}
+	if vals.IsSet(SentryDSN) {
+		vars[SentryDSN.Name] = vals.Get(SentryDSN)
+	}
+	if vals.IsSet(SentryDSN) || vals.IsSet(SentryEnvironment) {
+		vars[SentryEnvironment.Name] = vals.Get(SentryEnvironment)
+	}
+	return vars
+}
+
 // Load reads from env the variables target reads, blank counting as unset,
 // and checks them before any slow work: each needed variable unset and each
 // invalid value is reported at once, by name, in an *Error.

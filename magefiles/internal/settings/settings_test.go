@@ -2,6 +2,7 @@ package settings
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -189,5 +190,25 @@ func TestREADMEListsTheCatalogue(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("README's pipeline variables:\n%s\n\nwant, from the catalogue:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSiteSentry(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want map[string]string
+	}{
+		{nil, map[string]string{}},
+		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1"},
+			map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "SENTRY_ENVIRONMENT": "production"}},
+		{map[string]string{"SENTRY_ENVIRONMENT": "staging"}, map[string]string{"SENTRY_ENVIRONMENT": "staging"}},
+	} {
+		vals, err := Load(Map(tt.env), RunLocal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := vals.SiteSentry(); !maps.Equal(got, tt.want) {
+			t.Errorf("env %v: SiteSentry() = %v, want %v", tt.env, got, tt.want)
+		}
 	}
 }
