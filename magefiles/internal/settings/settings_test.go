@@ -199,8 +199,10 @@ func TestSiteSentry(t *testing.T) {
 		want map[string]string
 	}{
 		{nil, map[string]string{}},
-		{map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1"},
-			map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "SENTRY_ENVIRONMENT": "production"}},
+		{
+			map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1"},
+			map[string]string{"SENTRY_DSN": "https://k@o1.ingest.sentry.io/1", "SENTRY_ENVIRONMENT": "production"},
+		},
 		{map[string]string{"SENTRY_ENVIRONMENT": "staging"}, map[string]string{"SENTRY_ENVIRONMENT": "staging"}},
 	} {
 		vals, err := Load(Map(tt.env), RunLocal)
