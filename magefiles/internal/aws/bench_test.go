@@ -13,12 +13,6 @@ package aws_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,16 +34,8 @@ func BenchmarkDeploy(b *testing.B) {
 	// account is a prepared account whose ECR counts the blob bytes it receives.
 	account := func(b *testing.B) *atomic.Int64 {
 		ecr := awstest.StartRegistry(b)
-		sent := &atomic.Int64{}
-		proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: ecr.Host})
-		counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.Contains(r.URL.Path, "/blobs/uploads/") {
-				r.Body = countingBody{r.Body, sent}
-			}
-			proxy.ServeHTTP(w, r)
-		}))
-		b.Cleanup(counting.Close)
-		ecr.Host = strings.TrimPrefix(counting.URL, "http://")
+		var sent *atomic.Int64
+		ecr.Host, sent = testenv.CountUploads(b, ecr.Host)
 		fake := awstest.NewServer(b, awstest.Options{Registry: *ecr, Docker: docker})
 		for k, v := range fake.Env() {
 			b.Setenv(k, v)
@@ -98,16 +84,4 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 		b.ReportMetric(float64(sent.Load())/float64(b.N), "blob-bytes/op")
 	})
-}
-
-// countingBody counts the bytes read through it.
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (c countingBody) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }

@@ -17,9 +17,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +106,7 @@ func BenchmarkDeploy(b *testing.B) {
 // bytes it receives, and the fake Platform API of an app that runs nothing.
 type target struct {
 	host string // the proxy's
-	sent atomic.Int64
+	sent *atomic.Int64
 	api  *herokutest.Server
 }
 
@@ -120,15 +117,7 @@ func newTarget(b *testing.B, siteURL string) *target {
 	b.Cleanup(t.api.Close)
 	t.api.SetImages(herokutest.Registry{Host: reg.Host, User: "_", Password: apiKey})
 	t.api.AddApp(herokutest.App{Name: app, WebURL: siteURL + "/"})
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: reg.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/blobs/uploads/") {
-			r.Body = countingReader{r.Body, &t.sent}
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	b.Cleanup(srv.Close)
-	t.host = strings.TrimPrefix(srv.URL, "http://")
+	t.host, t.sent = testenv.CountUploads(b, reg.Host)
 	return t
 }
 
@@ -147,15 +136,4 @@ func (t *target) deploy(b *testing.B, src registry.Image) {
 	if _, err := deploy.Run(context.Background(), p, cfg); err != nil {
 		b.Fatal(err)
 	}
-}
-
-type countingReader struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
