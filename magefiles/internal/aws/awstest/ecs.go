@@ -211,18 +211,23 @@ func serviceNotFound() error {
 	return errorf(http.StatusBadRequest, "ServiceNotFoundException", "Service not found.")
 }
 
-// activeService finds the service serviceArn names, which must be ACTIVE.
-func (s *Server) activeService(arn string) (*service, error) {
-	svc := s.services[arn]
-	switch {
-	case arn == "":
-		return nil, invalid("serviceArn must be specified.")
-	case svc == nil:
-		return nil, serviceNotFound()
-	case svc.status != "ACTIVE":
-		return nil, errorf(http.StatusBadRequest, "ServiceNotActiveException", "Service was not ACTIVE.")
+// activeService reads c's input and finds the service its serviceArn
+// names, which must be ACTIVE.
+func (s *Server) activeService(c *call) (*service, expressInput, error) {
+	var in expressInput
+	if err := c.decode(&in); err != nil {
+		return nil, in, err
 	}
-	return svc, nil
+	svc := s.services[in.ServiceArn]
+	switch {
+	case in.ServiceArn == "":
+		return nil, in, invalid("serviceArn must be specified.")
+	case svc == nil:
+		return nil, in, serviceNotFound()
+	case svc.status != "ACTIVE":
+		return nil, in, errorf(http.StatusBadRequest, "ServiceNotActiveException", "Service was not ACTIVE.")
+	}
+	return svc, in, nil
 }
 
 // checkConfig applies ECS's defaults to cfg and validates it.
@@ -316,11 +321,7 @@ func (s *Server) describeExpressGatewayService(c *call) (any, error) {
 }
 
 func (s *Server) updateExpressGatewayService(c *call) (any, error) {
-	var in expressInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	svc, err := s.activeService(in.ServiceArn)
+	svc, in, err := s.activeService(c)
 	if err != nil {
 		return nil, err
 	}
@@ -361,11 +362,7 @@ func (s *Server) updateExpressGatewayService(c *call) (any, error) {
 }
 
 func (s *Server) deleteExpressGatewayService(c *call) (any, error) {
-	var in expressInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	svc, err := s.activeService(in.ServiceArn)
+	svc, _, err := s.activeService(c)
 	if err != nil {
 		return nil, err
 	}

@@ -244,14 +244,22 @@ func noSuchRole(name string) error {
 	return errorf(http.StatusNotFound, "NoSuchEntity", "The role with name %s cannot be found.", name)
 }
 
-func (s *Server) getRole(c *call) (any, error) {
+// namedRole finds the role c's RoleName names.
+func (s *Server) namedRole(c *call) (*role, error) {
 	p, err := c.required("RoleName")
 	if err != nil {
 		return nil, err
 	}
-	r := s.role(p[0])
-	if r == nil {
-		return nil, noSuchRole(p[0])
+	if r := s.role(p[0]); r != nil {
+		return r, nil
+	}
+	return nil, noSuchRole(p[0])
+}
+
+func (s *Server) getRole(c *call) (any, error) {
+	r, err := s.namedRole(c)
+	if err != nil {
+		return nil, err
 	}
 	return r.xml(), nil
 }
@@ -300,13 +308,9 @@ func (s *Server) attachRolePolicy(c *call) (any, error) {
 }
 
 func (s *Server) listAttachedRolePolicies(c *call) (any, error) {
-	p, err := c.required("RoleName")
+	r, err := s.namedRole(c)
 	if err != nil {
 		return nil, err
-	}
-	r := s.role(p[0])
-	if r == nil {
-		return nil, noSuchRole(p[0])
 	}
 	type policy struct{ PolicyName, PolicyArn string }
 	out := struct {
